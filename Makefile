@@ -1,0 +1,63 @@
+# kubebin.cluster — developer entry points.
+#   make test      set up .venv and run every test rung that needs no lab
+#   make lab-up    build the upstream components, start the local lab (see docs/lab.md)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= $(CURDIR)/.venv
+VPY := $(VENV)/bin/python
+COLL_ROOT := $(CURDIR)/build/ansible_collections/kubebin/cluster
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build
+export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
+
+.PHONY: test venv unit sanity lint integration collection build-tarball bench clean lab-up lab-down lab-status
+
+test: venv unit sanity lint integration
+	@echo "make test: all rungs passed"
+
+# The venv is rebuilt only when tests/requirements.txt changes.
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r tests/requirements.txt
+	cp tests/requirements.txt $@
+
+# ansible-test needs the collection under ansible_collections/<ns>/<name>;
+# copy the working tree (tracked + untracked, minus ignored files) there.
+collection:
+	rm -rf $(COLL_ROOT) && mkdir -p $(COLL_ROOT)
+	git ls-files -co --exclude-standard -z | grep -zv '^build/' | xargs -0 cp --parents -t $(COLL_ROOT)
+	cd $(COLL_ROOT) && git init -q && git add -A
+
+unit: venv collection
+	cd $(COLL_ROOT) && $(VPY) -m pytest -q tests/unit; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
+
+sanity: venv collection
+	cd $(COLL_ROOT) && ansible-test sanity --local --python 3.11 --color no $(SANITY_ARGS)
+
+lint: venv collection
+	cd $(COLL_ROOT) && ansible-lint --offline -q
+
+integration: venv collection
+	cd $(COLL_ROOT) && ansible-test integration --local --python 3.11 --color no $(INTEGRATION_ARGS)
+
+build-tarball: venv
+	ansible-galaxy collection build --force --output-path build/
+
+bench: venv collection
+	$(VPY) benchmarks/pki_bench.py
+
+lab-up:
+	$(PYTHON) hack/lab/build.py all
+	$(PYTHON) hack/lab/lab.py up
+
+lab-down:
+	$(PYTHON) hack/lab/lab.py down
+
+lab-status:
+	$(PYTHON) hack/lab/lab.py status
+
+clean:
+	rm -rf build .pytest_cache
