@@ -34,7 +34,13 @@ collection:
 unit: venv collection
 	cd $(COLL_ROOT) && $(VPY) -m pytest -q tests/unit; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 
+# ansible-test bootstraps pip in its sanity venvs with a script it downloads from a
+# host we cannot reach; give it our offline equivalent under the cached name.
+PIP_BOOTSTRAP_CACHE := $(HOME)/.ansible/test/cache
 sanity: venv collection
+	mkdir -p $(PIP_BOOTSTRAP_CACHE)
+	for v in $$(grep -ohP "pip='\K[0-9.]+" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | sort -u); do \
+	  cp tests/sanity/pip_bootstrap.py $(PIP_BOOTSTRAP_CACHE)/get_pip_$${v//./_}.py; done
 	cd $(COLL_ROOT) && ansible-test sanity --local --python 3.11 --color no $(SANITY_ARGS)
 
 lint: venv collection

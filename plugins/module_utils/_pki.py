@@ -632,9 +632,9 @@ def plan(params: dict, at: datetime.datetime | None = None) -> Plan:
             note_modes(pub_path, key_path)
         items.append(Item("service_account", sa_name, pub_path, key_path, reason, sa_key_type, pub, key))
 
-    for spec in cert_specs:
+    for index, spec in enumerate(cert_specs):
         cert_path, key_path = _paths(directory, spec.name)
-        field = f"certificates ({spec.name})"
+        field = f"certificates[{index}] ({spec.name})"
         cert = load_cert(cert_path, field)
         key = load_key(key_path, field)
         ca_cert, ca_not_after = ca_after[spec.ca]

@@ -26,8 +26,8 @@ description:
     or of which only one file exists, is refused.
   - Every input and every existing file is validated before anything is written. Private keys are written
     C(0600), certificates C(0644), the directory C(0700), each file atomically (temp file and rename).
-  - Runs where the files live; for a cluster PKI kept on the Ansible controller use C(delegate_to: localhost)
-    and C(run_once: true).
+  - "Runs where the files live; for a cluster PKI kept on the Ansible controller use C(delegate_to: localhost)
+    and C(run_once: true)."
 author:
   - kubebin.cluster developers
 requirements:
