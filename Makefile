@@ -53,7 +53,7 @@ build-tarball: venv
 	ansible-galaxy collection build --force --output-path build/
 
 bench: venv collection
-	$(VPY) benchmarks/pki_bench.py
+	cd $(COLL_ROOT) && $(VPY) benchmarks/pki_bench.py
 
 lab-up:
 	$(PYTHON) hack/lab/build.py all

@@ -232,12 +232,17 @@ def load_cert(path: str, field: str) -> "x509.Certificate | None":
         raise PKIError(field, f"{path} is not a PEM certificate (corrupt file?)") from None
 
 
-def load_key(path: str, field: str):
+def load_key(path: str, field: str, validate: bool = False):
+    """Load a private key. ``validate`` runs the RSA consistency check (~0.1 s a key):
+
+    a no-op run only compares public halves, so it skips the check; a CA key is
+    loaded again with it before it signs anything.
+    """
     data = read_file(path, field)
     if data is None:
         return None
     try:
-        return serialization.load_pem_private_key(data, password=None)
+        return serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=not validate)
     except (ValueError, TypeError):
         raise PKIError(field, f"{path} is not an unencrypted PEM private key (corrupt file?)") from None
 
@@ -683,6 +688,7 @@ def apply(p: Plan, check_mode: bool) -> dict:
             os.chmod(path, mode)
 
     cas: dict[str, tuple] = {}  # name -> (cert, key) after this run (None in check mode when new)
+    validated: set[str] = set()  # CAs whose key passed the full consistency check (or that are new)
     results: dict[str, dict] = {"cas": {}, "certificates": {}, "service_account": {}}
     before: dict[str, dict] = {}
     after: dict[str, dict] = {}
@@ -694,6 +700,7 @@ def apply(p: Plan, check_mode: bool) -> dict:
                 if not check_mode:
                     key = generate_key(item.spec.key_type)
                     cert = build_ca_cert(item.spec, key)
+                    validated.add(item.name)
                     write_atomic(item.key_path, key_pem(key), KEY_MODE)
                     write_atomic(item.cert_path, cert_pem(cert), CERT_MODE)
                 else:
@@ -709,6 +716,11 @@ def apply(p: Plan, check_mode: bool) -> dict:
                                  CERT_MODE)
             else:
                 ca_cert, ca_key = cas[item.spec.ca]
+                if not check_mode and item.spec.ca not in validated:
+                    ca_key = load_key(next(i.key_path for i in p.items if i.kind == "ca" and i.name == item.spec.ca),
+                                      f"CA {item.spec.ca}", validate=True)
+                    cas[item.spec.ca] = (ca_cert, ca_key)
+                    validated.add(item.spec.ca)
                 if not check_mode:
                     key = generate_key(item.spec.key_type)
                     cert = build_leaf_cert(item.spec, key, ca_cert, ca_key)
