@@ -25,10 +25,12 @@ $(VENV)/.stamp: tests/requirements.txt
 	cp tests/requirements.txt $@
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>;
-# copy the working tree (tracked + untracked, minus ignored files) there.
+# copy the working tree (tracked + untracked, minus ignored files) there. hack/ (the lab
+# tooling, stdlib scripts run on the build host) is not collection content and is
+# left out, so ansible-test's module rules do not apply to it.
 collection:
 	rm -rf $(COLL_ROOT) && mkdir -p $(COLL_ROOT)
-	git ls-files -co --exclude-standard -z | grep -zv '^build/' | xargs -0 cp --parents -t $(COLL_ROOT)
+	git ls-files -co --exclude-standard -z | grep -zvE '^(build|hack)/' | xargs -0 cp --parents -t $(COLL_ROOT)
 	cd $(COLL_ROOT) && git init -q && git add -A
 
 unit: venv collection

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of kubebin.cluster.cert_authority: prints figures, asserts nothing.
 
 Issues the whole PKI of a 3-master / 3-etcd / 5-node cluster (3 CAs, the
@@ -76,7 +75,7 @@ def run_playbook(pb: str) -> float:
 def keygen_ms(key_type: str, rounds: int) -> float:
     from ansible_collections.kubebin.cluster.plugins.module_utils import _pki
     samples = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         start = time.perf_counter()
         _pki.generate_key(key_type)
         samples.append((time.perf_counter() - start) * 1000)
@@ -92,7 +91,7 @@ def main() -> None:
             with open(pb, "w", encoding="utf-8") as handle:
                 handle.write(playbook(os.path.join(tmp, "pki"), key_type))
             first = run_playbook(pb)
-            again = min(run_playbook(pb) for _ in range(3))
+            again = min(run_playbook(pb) for _try in range(3))
             print(f"{key_type:<12}{first:>15.2f}{again:>18.2f}")
     base = run_empty_playbook()
     print(f"(ansible-playbook start-up with one no-op debug task: {base:.2f} s)")
@@ -107,7 +106,7 @@ def run_empty_playbook() -> float:
         with open(pb, "w", encoding="utf-8") as handle:
             handle.write(json.dumps([{"hosts": "localhost", "gather_facts": False,
                                       "tasks": [{"ansible.builtin.debug": {"msg": "x"}}]}]))
-        return min(run_playbook(pb) for _ in range(3))
+        return min(run_playbook(pb) for _try in range(3))
 
 
 if __name__ == "__main__":

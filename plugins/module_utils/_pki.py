@@ -682,7 +682,7 @@ def apply(p: Plan, check_mode: bool) -> dict:
             os.chmod(p.directory, DIR_MODE)
         elif p.fix_dir_mode:
             os.chmod(p.directory, DIR_MODE)
-    mode_fixed = {path for path, _ in p.mode_fixes}
+    mode_fixed = {path for path, _mode in p.mode_fixes}
     if not check_mode:
         for path, mode in p.mode_fixes:
             os.chmod(path, mode)

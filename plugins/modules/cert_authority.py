@@ -29,7 +29,7 @@ description:
   - "Runs where the files live; for a cluster PKI kept on the Ansible controller use C(delegate_to: localhost)
     and C(run_once: true)."
 author:
-  - kubebin.cluster developers
+  - kubebin.cluster developers (@kubebin)
 requirements:
   - cryptography >= 42.0
 extends_documentation_fragment:
