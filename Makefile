@@ -34,7 +34,7 @@ collection:
 	cd $(COLL_ROOT) && git init -q && git add -A
 
 unit: venv collection
-	cd $(COLL_ROOT) && $(VPY) -m pytest -q tests/unit; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
+	cd $(COLL_ROOT) && PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(VPY) -m pytest -q -p no:cacheprovider --import-mode=importlib tests/unit; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 
 # ansible-test bootstraps pip in its sanity venvs with a script it downloads from a
 # host we cannot reach; give it our offline equivalent under the cached name.

@@ -5,7 +5,9 @@
 
 """Kubeconfig logic for kubebin.cluster.kubeconfig (private: not a public API).
 
-The module is a thin wrapper around these functions:
+The module is a thin wrapper around ``plan()`` (pure: options + current file text in,
+``Plan(before, after, context, warnings)`` out), ``read_existing()`` and
+``write_atomically()``. ``plan()`` is built from:
 
 * ``load_material()`` reads and validates certificates, keys and the server URL,
   raising ``KubeconfigError`` (which carries the offending option's name);
@@ -13,8 +15,8 @@ The module is a thin wrapper around these functions:
 * ``merge_present()`` / ``merge_absent()`` compute the desired file content from the
   current one, never touching other entries or unknown top-level keys;
 * ``configs_equal()`` is the idempotency predicate (structure, not bytes);
-* ``dump_config()`` renders kubectl's layout; ``redact_config()`` prepares a diff
-  that never contains private keys or tokens.
+* ``dump_config()`` renders kubectl's layout; ``diff_texts()`` prepares a diff that
+  never contains private keys or tokens; ``secret_values()`` feeds ``no_log_values``.
 """
 
 from __future__ import annotations
@@ -266,12 +268,13 @@ def build_entries(cluster: str, user: str, context: str, namespace: str | None, 
     }
     if material.token is not None:
         credentials: Config = {"token": material.token}
-    else:
-        assert material.client_cert_pem is not None and material.client_key_pem is not None
+    elif material.client_cert_pem is not None and material.client_key_pem is not None:
         credentials = {
             "client-certificate-data": _b64(material.client_cert_pem),
             "client-key-data": _b64(material.client_key_pem),
         }
+    else:
+        raise KubeconfigError("client_cert", "one of token or client_cert (with client_key) is required")
     user_entry = {"name": user, "user": credentials}
     context_body: Config = {"cluster": cluster, "user": user}
     if namespace:
@@ -317,8 +320,10 @@ def parse_config(text: str | bytes | None, field: str = "path") -> Config | None
 
 def normalize(config: Config | None) -> Config | None:
     """Fill kubectl's defaults so ``clusters: null`` equals ``clusters: []`` and so on."""
-    if config is None:
-        return None
+    return None if config is None else _normalized(config)
+
+
+def _normalized(config: Config) -> Config:
     result = dict(config)
     for key in LIST_KEYS:
         if result.get(key) is None:
@@ -355,8 +360,7 @@ def _upsert(items: t.List[Config], entry: Config) -> t.List[Config]:
 
 def merge_present(current: Config | None, entries: t.Tuple[Config, Config, Config], set_current: bool) -> Config:
     """Add or replace one cluster, user and context; everything else is kept as it is."""
-    config = normalize(copy.deepcopy(current)) if current is not None else new_config()
-    assert config is not None
+    config = _normalized(copy.deepcopy(current)) if current is not None else new_config()
     cluster_entry, user_entry, context_entry = entries
     config["clusters"] = _upsert(config["clusters"], cluster_entry)
     config["users"] = _upsert(config["users"], user_entry)
@@ -373,8 +377,7 @@ def merge_absent(current: Config | None, cluster: str, user: str | None, context
     """
     if current is None:
         return None, []
-    config = normalize(copy.deepcopy(current))
-    assert config is not None
+    config = _normalized(copy.deepcopy(current))
     config["contexts"] = [item for item in config["contexts"] if item.get("name") != context]
     if context and config["current-context"] == context:
         config["current-context"] = ""
@@ -515,7 +518,7 @@ def plan(params: t.Mapping[str, t.Any], existing: str | bytes | None) -> Plan:
         return Plan(before, after, context, warnings)
     if user is None:
         raise KubeconfigError("user", "is required when state=present")
-    assert context is not None
+    context = context or f"{user}@{cluster}"
     material = load_material(params)
     entries = build_entries(cluster, user, context, params.get("namespace"), material)
     after = merge_present(before, entries, bool(params.get("current_context", True)))

@@ -32,7 +32,7 @@ description:
   - Private keys and tokens never appear in the output or in the diff, including those of
     other users already in the file.
 author:
-  - kubebin.cluster contributors
+  - kubebin.cluster contributors (@kubebin)
 requirements:
   - cryptography >= 3.3 (on the host that runs the module, usually the controller)
   - PyYAML
