@@ -11,7 +11,8 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build
 export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
-.PHONY: test venv unit sanity lint integration collection build-tarball bench clean lab-up lab-down lab-status
+.PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
+	lab-setup lab-image lab-build lab-up lab-down lab-status lab-ssh lab-ping
 
 test: venv unit sanity lint integration
 	@echo "make test: all rungs passed"
@@ -57,9 +58,24 @@ build-tarball: venv
 bench: venv collection
 	cd $(COLL_ROOT) && $(VPY) benchmarks/pki_bench.py
 
-lab-up:
+LAB_ARGS ?=
+lab-setup:
+	$(PYTHON) hack/lab/lab.py setup
+
+lab-image:
+	$(PYTHON) hack/lab/lab.py image
+
+lab-build:
 	$(PYTHON) hack/lab/build.py all
-	$(PYTHON) hack/lab/lab.py up
+
+lab-up: lab-build
+	$(PYTHON) hack/lab/lab.py up $(LAB_ARGS)
+
+lab-ssh:
+	$(PYTHON) hack/lab/lab.py ssh $(HOST)
+
+lab-ping: venv
+	ansible -i "$$($(PYTHON) hack/lab/lab.py inventory)" all -m ping
 
 lab-down:
 	$(PYTHON) hack/lab/lab.py down
