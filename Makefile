@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 .PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
 	lab-setup lab-image lab-build lab-up lab-down lab-status lab-ssh lab-ping
 
-test: venv unit sanity lint integration
+test: venv unit sanity lint package integration
 	@echo "make test: all rungs passed"
 
 # The venv is rebuilt only when tests/requirements.txt changes.
@@ -54,6 +54,17 @@ integration: venv collection
 
 build-tarball: venv
 	ansible-galaxy collection build --force --output-path build/
+
+# The built tarball installs, and ansible-doc shows every module's documentation from it.
+package: build-tarball
+	rm -rf build/installed && mkdir -p build/installed
+	ansible-galaxy collection install --offline -p build/installed build/kubebin-cluster-$$(grep '^version:' galaxy.yml | awk '{print $$2}').tar.gz
+	for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/[.]py$$//'); do \
+	  ANSIBLE_NOCOLOR=1 ANSIBLE_COLLECTIONS_PATH=build/installed ansible-doc kubebin.cluster.$$m | grep -q '^OPTIONS' \
+	    || { echo "ansible-doc kubebin.cluster.$$m shows no OPTIONS"; exit 1; }; \
+	  echo "ansible-doc kubebin.cluster.$$m: ok"; done
+	if tar -tzf build/kubebin-cluster-*.tar.gz | grep -E '^(tests|molecule|hack|benchmarks)/'; then \
+	  echo "the tarball contains test-only content (see build_ignore in galaxy.yml)"; exit 1; fi
 
 bench: venv collection
 	cd $(COLL_ROOT) && $(VPY) benchmarks/pki_bench.py
