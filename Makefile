@@ -81,7 +81,7 @@ build-tarball: venv
 # The built tarball installs, and ansible-doc shows every module's documentation from it.
 package: build-tarball
 	rm -rf build/installed && mkdir -p build/installed
-	ansible-galaxy collection install --offline -p build/installed build/kubebin-cluster-$$(grep '^version:' galaxy.yml | awk '{print $$2}').tar.gz
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/installed ansible-galaxy collection install --force --offline -p build/installed build/kubebin-cluster-$$(grep '^version:' galaxy.yml | awk '{print $$2}').tar.gz
 	for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/[.]py$$//'); do \
 	  ANSIBLE_NOCOLOR=1 ANSIBLE_COLLECTIONS_PATH=build/installed ansible-doc kubebin.cluster.$$m | grep -q '^OPTIONS' \
 	    || { echo "ansible-doc kubebin.cluster.$$m shows no OPTIONS"; exit 1; }; \
