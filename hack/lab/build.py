@@ -56,6 +56,13 @@ OCI_CREATED = "1980-01-01T00:00:00Z"
 K8S_SERVER_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
                        "kubelet", "kube-proxy"]
 
+# flannel 0.28 requires tencentcloud-sdk-go common v1.3.190 / vpc v1.3.188 (its tencentvpc
+# cloud backend, linked into flanneld); those module zips are refused by the module proxy
+# here (as are most 1.x versions), v1.0.800 is served and the backend compiles against it.
+# Only that cloud backend uses it; the lab uses vxlan.
+_TC = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/"
+FLANNEL_REPLACES = {_TC + m: f"{_TC}{m} v1.0.800" for m in ("common", "vpc")}
+
 COMPONENTS = ["kubernetes", "etcd", "containerd", "runc", "cni", "crictl", "images"]
 
 
@@ -63,6 +70,7 @@ class BuildError(Exception):
     def __init__(self, component: str, message: str, log: Path | None = None):
         self.component = component
         self.log = log
+        self.printed = False
         text = f"{component}: {message}"
         if log is not None:
             text += f"\n  log: {log}"
@@ -881,10 +889,11 @@ class Builder:
         def build(out: Path, log: Log):
             info = module_info(log, mod, f"v{version}")
             wd = WORK / f"flannel-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            # CGO off: upstream enables cgo on amd64 only for the deprecated UDP backend.
-            go_build(log, wd, out, [mod], f"-s -w -X {mod}/pkg/version.Version=v{version}",
-                     out_name="flanneld")
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()],
+                          extra_replace=FLANNEL_REPLACES)
+            # As upstream on amd64: cgo on (the UDP backend's proxy is C), linked statically.
+            go_build(log, wd, out, [mod], f"-s -w -X {mod}/pkg/version.Version=v{version} "
+                     "-extldflags -static", out_name="flanneld", cgo=True)
             go_build(log, wd, out, [f"{mod}/cmd/install_conf"], "-s -w", out_name="install-conf")
             shutil.copy(Path(info["Dir"]) / "dist/mk-docker-opts.sh", out / "mk-docker-opts.sh")
             vo = check_version(log, out / "flanneld", ["--version"], f"v{version}")
@@ -1006,12 +1015,25 @@ class Builder:
         return self.artifact(f"image-{key}", tag, {"ref": ref, "config": config, **inputs}, build)
 
     def images(self) -> None:
-        pause = self.pause_bin()
-        coredns = self.coredns_bin()
-        flannel = self.flannel_bin()
-        fcni = self.flannel_cni_bin()
-        busybox = self.busybox_bin()
-        base = self.flannel_base()
+        """Each image (and the binaries it needs) independently: one failure does not
+        stop the others; the errors are raised together at the end."""
+        errors: list[BuildError] = []
+
+        def attempt(fn, *args):
+            try:
+                return fn(*args)
+            except BuildError as exc:
+                print(f"ERROR {exc}", file=sys.stderr, flush=True)
+                exc.printed = True
+                errors.append(exc)
+                return None
+
+        pause = attempt(self.pause_bin)
+        coredns = attempt(self.coredns_bin)
+        flannel = attempt(self.flannel_bin)
+        fcni = attempt(self.flannel_cni_bin)
+        busybox = attempt(self.busybox_bin)
+        base = attempt(self.flannel_base)
 
         def art(stamp: dict) -> Path:
             i = stamp["inputs"]
@@ -1043,7 +1065,8 @@ class Builder:
             return fn
 
         pv = self.v["PAUSE_VERSION"]
-        self.image("pause", f"registry.k8s.io/pause:{pv}", f"pause-{pv}.oci.tar",
+        if pause:
+            attempt(self.image, "pause", f"registry.k8s.io/pause:{pv}", f"pause-{pv}.oci.tar",
                    digests(pause),
                    one_layer(lambda l: l.file("pause", art(pause) / "pause", 0o755)),
                    image_config(entrypoint=["/pause"], user="65535:65535"))
@@ -1063,7 +1086,8 @@ class Builder:
             l.file("coredns", art(coredns) / "coredns", 0o755,
                    xattrs={"security.capability": cap})
 
-        self.image("coredns", f"registry.k8s.io/coredns/coredns:v{cv}", f"coredns-v{cv}.oci.tar",
+        if coredns:
+            attempt(self.image, "coredns", f"registry.k8s.io/coredns/coredns:v{cv}", f"coredns-v{cv}.oci.tar",
                    digests(coredns), one_layer(coredns_fill),
                    image_config(entrypoint=["/coredns"], user="65532:65532",
                                 ports=["53/tcp", "53/udp"]))
@@ -1077,7 +1101,8 @@ class Builder:
             layer.close()
             return [art(base) / "rootfs.tar", tmp / "opt.tar"]
 
-        self.image("flannel", f"ghcr.io/flannel-io/flannel:v{fv}", f"flannel-v{fv}.oci.tar",
+        if flannel and base:
+            attempt(self.image, "flannel", f"ghcr.io/flannel-io/flannel:v{fv}", f"flannel-v{fv}.oci.tar",
                    {**digests(flannel), "base": base["files"]["rootfs.tar"]["sha256"]},
                    flannel_layers, image_config(entrypoint=["/opt/bin/flanneld"]))
 
@@ -1087,7 +1112,8 @@ class Builder:
             busybox_files(l, only=["sh", "cp", "ls", "cat", "mkdir", "rm", "mv", "chmod"])
             l.file("flannel", art(fcni) / "flannel", 0o755)
 
-        self.image("flannel-cni-plugin", f"ghcr.io/flannel-io/flannel-cni-plugin:v{ft}",
+        if fcni and busybox:
+            attempt(self.image, "flannel-cni-plugin", f"ghcr.io/flannel-io/flannel-cni-plugin:v{ft}",
                    f"flannel-cni-plugin-v{ft}.oci.tar", digests(fcni, busybox), one_layer(fcni_fill),
                    image_config(cmd=["/bin/sh"]))
 
@@ -1101,9 +1127,17 @@ class Builder:
             l.file("etc/group", group)
             busybox_files(l)
 
-        self.image("busybox", f"docker.io/library/busybox:{bv}", f"busybox-{bv}.oci.tar",
+        if busybox:
+            attempt(self.image, "busybox", f"docker.io/library/busybox:{bv}", f"busybox-{bv}.oci.tar",
                    digests(busybox), one_layer(busybox_fill),
                    image_config(cmd=["sh"], env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]))
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            exc = BuildError("images", f"{len(errors)} image builds failed: " + ", ".join(
+                e.component for e in errors))
+            exc.printed, exc.log = True, errors[0].log
+            raise exc
 
     # ------------------------------------------------------------------ mirror
     def mirror(self, k8s_versions: list[str]) -> None:
@@ -1262,7 +1296,8 @@ def main(argv: list[str] | None = None) -> int:
                 step()
             except BuildError as exc:
                 # keep going with the other components; report at the end
-                print(f"ERROR {exc}", file=sys.stderr, flush=True)
+                if not exc.printed:
+                    print(f"ERROR {exc}", file=sys.stderr, flush=True)
                 failed.append(exc)
         b.mirror(mirror_k8s)
     except KeyboardInterrupt:
