@@ -90,7 +90,7 @@ package: build-tarball
 	  echo "the tarball contains test-only content (see build_ignore in galaxy.yml)"; exit 1; fi
 
 bench: venv collection
-	cd $(COLL_ROOT) && $(VPY) benchmarks/pki_bench.py
+	cd $(COLL_ROOT) && PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(VPY) benchmarks/pki_bench.py
 
 LAB_ARGS ?=
 lab-setup:
