@@ -97,7 +97,7 @@ def main() -> None:
     print(f"(ansible-playbook start-up with one no-op debug task: {base:.2f} s)")
     print("median key generation (ms):")
     for key_type, rounds in (("rsa2048", 15), ("rsa3072", 5), ("rsa4096", 3), ("ecdsa-p256", 50)):
-        print(f"  {key_type:<12}{keygen_ms(key_type, rounds):>8.1f}")
+        print(f"  {key_type:<12}{keygen_ms(key_type, rounds):>9.2f}")
 
 
 def run_empty_playbook() -> float:
