@@ -56,7 +56,7 @@ PACKAGES = [
 IMAGE_RECIPE_VERSION = "2"     # bump when the image build steps below change
 # NB: the image must not carry the LABEL=1 label: containers inherit image labels, and
 # `down` removes everything labelled LABEL=1 (e.g. Molecule hosts made from this image).
-HOST_RUN_VERSION = "2"         # bump when the `podman run` recipe of hosts changes
+HOST_RUN_VERSION = "3"         # bump when the `podman run` recipe of hosts changes
 
 # IP plan (offsets in the lab subnet; .1 is the podman gateway = this machine)
 IP_MIRROR = 2
@@ -617,6 +617,9 @@ def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None
             "--label", f"{LABEL}.spec={spec}",
             "--network", NETWORK, "--ip", h["ip"],
             "--privileged", "--systemd=always",
+            # a private cgroup namespace: on these cgroup-v1 hybrid VMs the kubelet inside a
+            # host exits on a missing kubepods.slice with the host's cgroup namespace
+            "--cgroupns=private",
             "-v", f"{pubfile}:/etc/ssh/kubebin-lab/authorized_keys:ro"]
     if os.path.isdir("/lib/modules"):            # lets roles modprobe overlay/br_netfilter
         args += ["-v", "/lib/modules:/lib/modules:ro"]
