@@ -689,6 +689,17 @@ def wait_mirror(topo: dict, timeout: float = 60) -> None:
 
 # --------------------------------------------------------------------------- inventory
 
+def lab_images() -> list[tuple[str, str]]:
+    """(reference, file) of every image archive in the mirror, from images/images.txt."""
+    listing = os.path.join(mirror_dir(), "images", "images.txt")
+    try:
+        with open(listing, encoding="utf-8") as handle:
+            rows = [line.split() for line in handle if line.strip() and not line.startswith("#")]
+    except FileNotFoundError:
+        return []
+    return [(row[0], row[1]) for row in rows if len(row) == 2]
+
+
 def render_inventory(topo: dict, hosts: list[dict]) -> str:
     key = key_path()
     lines = [
@@ -698,8 +709,14 @@ def render_inventory(topo: dict, hosts: list[dict]) -> str:
         "  vars:",
         f"    kubebin_download_mirror: http://{mirror_ip(topo)}:{MIRROR_PORT}",
         "    kubebin_lab: true",
-        "  hosts:",
     ]
+    # The lab has no registry: every image the cluster runs is imported offline by the
+    # docker role from the mirror's images/ (listed in images.txt as "<ref> <file>").
+    images = lab_images()
+    if images:
+        lines.append("    docker_offline_images:")
+        lines += [f"      - {{ref: '{ref}', path: '{name}'}}" for ref, name in images]
+    lines.append("  hosts:")
     for h in hosts:
         lines += [
             f"    {h['name']}:",
