@@ -13,7 +13,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	e2e lab-setup lab-image lab-build lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e lab-setup lab-image lab-build lab-up lab-down lab-status lab-ssh lab-ping
 
 test: venv unit sanity lint package integration
 	@echo "make test: all rungs passed"
@@ -107,6 +107,10 @@ lab-up: lab-build
 
 lab-ssh:
 	$(PYTHON) hack/lab/lab.py ssh $(HOST)
+
+# Deploy a real cluster on the local lab (the default target of a first run).
+deploy: venv collection lab-up
+	ansible-playbook -i "$$($(PYTHON) hack/lab/lab.py inventory)" site.yml
 
 # The cluster proof on the lab: site.yml twice (the second must be changed=0), then verify.
 e2e: venv collection lab-build
