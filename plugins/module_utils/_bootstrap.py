@@ -14,8 +14,9 @@ import datetime
 import os
 import re
 import secrets as pysecrets
-import tempfile
 import typing as t
+
+from ansible_collections.kubebin.cluster.plugins.module_utils._pki import write_atomic
 
 SECRET_TYPE = "bootstrap.kubernetes.io/token"
 NAMESPACE = "kube-system"
@@ -201,17 +202,7 @@ def write_token_csv(path: str, line: str, check_mode: bool) -> bool:
     changed = current is None or \
         current != line or (os.stat(path).st_mode & 0o777) != 0o600
     if changed and not check_mode:
-        directory = os.path.dirname(path) or "."
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(line)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, line.encode(), 0o600)
     return changed
 
 
