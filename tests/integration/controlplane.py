@@ -36,7 +36,6 @@ ansible-playbook and python (with cryptography) run the PKI playbook.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -51,6 +50,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))  # <root>/tests/integration/controlplane.py
@@ -133,18 +133,19 @@ def tail(path: str, lines: int = 30) -> str:
 
 # --------------------------------------------------------------------------- binaries
 
+def _lab_build():
+    """hack/lab/build.py, the one reader of versions.env and the builder's checksum helper."""
+    sys.path.insert(0, os.path.join(COLLECTION_ROOT, "hack", "lab"))
+    try:
+        import build  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    return build
+
+
 def read_versions() -> dict[str, str]:
     path = os.environ.get("KUBEBIN_LAB_VERSIONS") or os.path.join(COLLECTION_ROOT, "hack", "lab", "versions.env")
-    versions: dict[str, str] = {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                line = line.strip()
-                if line and not line.startswith("#") and "=" in line:
-                    key, value = line.split("=", 1)
-                    versions[key.strip()] = value.strip()
-    except OSError:
-        pass
+    versions = dict(_lab_build().load_versions(Path(path))) if os.path.exists(path) else {}
     for key in ("KUBERNETES_VERSION", "ETCD_VERSION"):
         if os.environ.get(key):
             versions[key] = os.environ[key]
@@ -152,11 +153,7 @@ def read_versions() -> dict[str, str]:
 
 
 def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _lab_build().sha256_file(Path(path))
 
 
 def verify_checksum(path: str) -> str:
