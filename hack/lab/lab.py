@@ -35,16 +35,48 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-STATE_DIR = os.environ.get("KUBEBIN_LAB_STATE", "/var/lib/kubebin-lab")
 CACHE_DIR = os.environ.get("KUBEBIN_LAB_CACHE", "/var/cache/kubebin-lab")
-DEFAULT_SUBNET = os.environ.get("KUBEBIN_LAB_SUBNET", "10.89.37.0/24")
 
 LABEL = "kubebin-lab"          # every object we create carries LABEL=1
 LABEL_ARG = f"{LABEL}=1"
-NETWORK = "kubebin-lab"
-PREFIX = "kb-"                 # container = hostname: kb-master1, kb-etcd1, kb-node1, kb-mirror
-MIRROR_NAME = PREFIX + "mirror"
+INSTANCE_LABEL = f"{LABEL}.lab"   # and LABEL.lab=<instance name>
 MIRROR_PORT = 8080
+
+# Several labs can run side by side (e.g. a 1-master lab and a 3-master HA lab): each
+# named instance (--name / KUBEBIN_LAB_NAME) has its own network, subnet, mirror container,
+# hosts, volumes and state dir. The default instance "kb" keeps the historic names.
+DEFAULT_INSTANCE = "kb"
+INSTANCE = DEFAULT_INSTANCE
+STATE_DIR = NETWORK = PREFIX = MIRROR_NAME = DEFAULT_SUBNET = ""
+
+
+def configure_instance(name: str | None) -> None:
+    """Set the per-instance names (module globals) for lab instance `name`."""
+    global INSTANCE, STATE_DIR, NETWORK, PREFIX, MIRROR_NAME, DEFAULT_SUBNET
+    name = name or os.environ.get("KUBEBIN_LAB_NAME") or DEFAULT_INSTANCE
+    if not (name.isascii() and name[:1].isalpha() and len(name) <= 12
+            and all(ch.isalnum() and ch.lower() == ch for ch in name)):
+        raise LabError("lab name", f"lab name {name!r} must be 1-12 lowercase letters/digits "
+                                   "starting with a letter (it prefixes host names)")
+    INSTANCE = name
+    default = name == DEFAULT_INSTANCE
+    STATE_DIR = os.environ.get("KUBEBIN_LAB_STATE") or (
+        "/var/lib/kubebin-lab" if default else f"/var/lib/kubebin-lab-{name}")
+    NETWORK = "kubebin-lab" if default else f"kubebin-lab-{name}"
+    PREFIX = f"{name}-"        # container = hostname: kb-master1, kb-etcd1, kb-node1, kb-mirror
+    MIRROR_NAME = PREFIX + "mirror"
+    # a named lab gets a stable subnet of its own, 10.89.100-227.0/24, picked from its name
+    slot = 100 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 128
+    DEFAULT_SUBNET = os.environ.get("KUBEBIN_LAB_SUBNET") or (
+        "10.89.37.0/24" if default else f"10.89.{slot}.0/24")
+
+
+def ours(labels: dict | None) -> bool:
+    """Does an object with these labels belong to this lab instance? (Objects made before
+    instances existed carry no instance label: they belong to the default instance.)"""
+    labels = labels or {}
+    return (labels.get(LABEL) == "1"
+            and labels.get(INSTANCE_LABEL, DEFAULT_INSTANCE) == INSTANCE)
 
 IMAGE = "localhost/kubebin-lab-host:bookworm"
 SUITE = "bookworm"
@@ -529,30 +561,33 @@ def gateway_ip(topo: dict) -> str:
 # --------------------------------------------------------------------------- podman state
 
 def lab_containers() -> dict[str, dict]:
-    """name -> inspect data, for every container that carries our label."""
+    """name -> inspect data, for every container of this lab instance."""
     names = podman("ps", "-a", "--filter", f"label={LABEL_ARG}", "--format", "{{.Names}}"
                    ).stdout.split()
     if not names:
         return {}
     data = podman_json("container", "inspect", *names)
-    return {c["Name"].lstrip("/"): c for c in data}
+    return {c["Name"].lstrip("/"): c for c in data if ours(c.get("Config", {}).get("Labels"))}
 
 
 def lab_volumes() -> list[str]:
-    return podman("volume", "ls", "--filter", f"label={LABEL_ARG}", "--format", "{{.Name}}"
-                  ).stdout.split()
+    return list(lab_volume_hosts())
 
 
 def lab_volume_hosts() -> dict[str, str]:
-    """volume name -> the lab host it belongs to (label LABEL.host)."""
+    """volume name -> the lab host it belongs to (label LABEL.host), this instance only."""
     out = podman("volume", "ls", "--filter", f"label={LABEL_ARG}", "--format", "json").stdout
     return {v["Name"]: (v.get("Labels") or {}).get(f"{LABEL}.host", "")
-            for v in (json.loads(out) if out.strip() else [])}
+            for v in (json.loads(out) if out.strip() else []) if ours(v.get("Labels"))}
 
 
 def lab_networks() -> list[str]:
-    return podman("network", "ls", "--filter", f"label={LABEL_ARG}", "--format", "{{.Name}}"
-                  ).stdout.split()
+    names = podman("network", "ls", "--filter", f"label={LABEL_ARG}", "--format", "{{.Name}}"
+                   ).stdout.split()
+    if not names:
+        return []
+    return [n["name"] for n in podman_json("network", "inspect", *names)
+            if ours(n.get("labels"))]
 
 
 def container_ip(c: dict) -> str:
@@ -579,9 +614,9 @@ def ensure_network(topo: dict, containers: dict) -> bool:
         n = json.loads(p.stdout)[0]
         subnets = [s.get("subnet") for s in n.get("subnets") or []]
         labels = n.get("labels") or {}
-        if labels.get(LABEL) != "1":
-            raise LabError(_STEP[-1], f"network '{NETWORK}' exists but was not created by the "
-                                      f"lab (no {LABEL_ARG} label); remove or rename it")
+        if not ours(labels):
+            raise LabError(_STEP[-1], f"network '{NETWORK}' exists but was not created by "
+                                      f"lab '{INSTANCE}'; remove or rename it")
         if subnets == [subnet]:
             info(f"network {NETWORK} {subnet}: present")
             return False
@@ -589,8 +624,8 @@ def ensure_network(topo: dict, containers: dict) -> bool:
         remove_containers([n for n, c in containers.items() if NETWORK in
                            ((c.get("NetworkSettings") or {}).get("Networks") or {})])
         podman("network", "rm", NETWORK)
-    podman("network", "create", "--label", LABEL_ARG, "--subnet", subnet, "--gateway", gw,
-           NETWORK)
+    podman("network", "create", "--label", LABEL_ARG, "--label", f"{INSTANCE_LABEL}={INSTANCE}",
+           "--subnet", subnet, "--gateway", gw, NETWORK)
     info(f"network {NETWORK} {subnet}: created")
     return True
 
@@ -613,7 +648,8 @@ def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None
     name = h["name"]
     remove_host_volumes(name, existing_vols)     # a new host starts with empty volumes
     args = ["run", "-d", "--name", name, "--hostname", name,
-            "--label", LABEL_ARG, "--label", f"{LABEL}.role={h['role']}",
+            "--label", LABEL_ARG, "--label", f"{INSTANCE_LABEL}={INSTANCE}",
+            "--label", f"{LABEL}.role={h['role']}",
             "--label", f"{LABEL}.spec={spec}",
             "--network", NETWORK, "--ip", h["ip"],
             "--privileged", "--systemd=always",
@@ -625,7 +661,8 @@ def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None
         args += ["-v", "/lib/modules:/lib/modules:ro"]
     for key, path in HOST_VOLUMES.items():
         vol = f"{name}-{key}"
-        podman("volume", "create", "--label", LABEL_ARG, "--label", f"{LABEL}.host={name}", vol)
+        podman("volume", "create", "--label", LABEL_ARG, "--label", f"{INSTANCE_LABEL}={INSTANCE}",
+               "--label", f"{LABEL}.host={name}", vol)
         # podman mounts volumes nosuid,nodev by default; containerd's snapshots need both
         args += ["-v", f"{vol}:{path}:rw,dev,suid,exec"]
     podman(*args, IMAGE, "/sbin/init")
@@ -633,7 +670,8 @@ def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None
 
 def run_mirror(topo: dict, spec: str, mdir: str) -> None:
     podman("run", "-d", "--name", MIRROR_NAME, "--hostname", MIRROR_NAME,
-           "--label", LABEL_ARG, "--label", f"{LABEL}.role=mirror",
+           "--label", LABEL_ARG, "--label", f"{INSTANCE_LABEL}={INSTANCE}",
+           "--label", f"{LABEL}.role=mirror",
            "--label", f"{LABEL}.spec={spec}",
            "--network", NETWORK, "--ip", mirror_ip(topo),
            "--stop-signal", "SIGINT", "--systemd=false",
@@ -703,7 +741,7 @@ def lab_images() -> list[tuple[str, str]]:
 def render_inventory(topo: dict, hosts: list[dict]) -> str:
     key = key_path()
     lines = [
-        "# kubebin.cluster local lab inventory, generated by `python3 hack/lab/lab.py up`.",
+        f"# kubebin.cluster local lab '{INSTANCE}' inventory, generated by `python3 hack/lab/lab.py up`.",
         "# Do not edit: it is rewritten on every `up` (see docs/lab.md).",
         "all:",
         "  vars:",
@@ -863,8 +901,7 @@ def cmd_up(args) -> None:
 def cmd_down(args) -> None:
     need_root()
     with step("down: containers"):
-        names = podman("ps", "-a", "--filter", f"label={LABEL_ARG}", "--format", "{{.Names}}"
-                       ).stdout.split()
+        names = sorted(lab_containers())
         remove_containers(names)
         info("removed: " + (" ".join(names) or "none"))
     with step("down: volumes"):
@@ -950,7 +987,17 @@ def cmd_ssh(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--name")
+    try:
+        configure_instance(pre.parse_known_args(argv)[0].name)
+    except LabError as e:
+        print(e, file=sys.stderr)
+        return 2
     ap = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--name", help=f"lab instance (default {DEFAULT_INSTANCE!r}, env "
+                                   "KUBEBIN_LAB_NAME): its own network, subnet, hosts <name>-*, "
+                                   "mirror and state dir /var/lib/kubebin-lab-<name>")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="install podman & co and /etc/containers/containers.conf")
     p = sub.add_parser("image", help=f"build {IMAGE} (cached)")
