@@ -4,6 +4,7 @@
 #   tests/e2e/certs_e2e.sh                 # the default lab instance
 #   LAB_NAME=ops tests/e2e/certs_e2e.sh    # another instance
 #   SKIP_SITE=1 ...                         # skip the (slow) final site.yml changed=0 run
+#   STEPS="4 5" ...                         # run only some of the steps below
 # Proves, printing the figures:
 #   1. cert_report.yml prints every certificate (hosts + controller) and is read-only (changed=0,
 #      also in --check); no key material in its output;
@@ -31,6 +32,7 @@ node1=$(awk '/^    nodes:/{m=1} m && /^        [a-z0-9-]+:$/{gsub(/[ :]/,""); pr
 hosts=$(awk '/^  hosts:/{m=1;next} /^  [a-z]/{m=0} m && /^    [a-z0-9-]+:$/{gsub(/[ :]/,""); print}' "$inv")
 ssh_() { "${lab[@]}" ssh "$@"; }
 fail() { echo "certs e2e: FAILED: $*"; exit 1; }
+want() { case " ${STEPS:-1 2 3 4 5} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 run() {  # run LOG ARGS...: ansible-playbook into a log; seconds in $took
   local name=$1 start; shift
@@ -52,45 +54,71 @@ units_ts() {  # one line per host:unit with its ActiveEnterTimestamp
 }
 
 # ------------------------------------------------------------------ 1. cert_report
+if want 1; then
 run report cert_report.yml;                 t_report=$took
 recap_ok report || fail "cert_report.yml changed something"
 run report-check cert_report.yml --check;    t_report_check=$took
 recap_ok report-check || fail "cert_report.yml --check changed something"
-sed -n '/Certificate report | table/,/^$/p' "$logs/report.log" | sed -n '3,200p' | grep -v '^}' | tr -d '",' | sed 's/^ *//' > "$logs/report.txt"
-rows=$(grep -cE '^(controller|[a-z0-9-]+) +/' "$logs/report.txt" || true)
-ctl_rows=$(grep -c '^controller ' "$logs/report.txt" || true)
+sed -n '/Certificate report | table/,/^$/p' "$logs/report.log" | sed -n '3,500p' | grep -vE '^ *(\}|\]|"msg")' | tr -d '",' | sed 's/^ *//' > "$logs/report.txt"
+rows=$(grep -cE ' (ok|RENEW|EXPIRED)$' "$logs/report.txt" || true)
+ctl_rows=$(grep -cE '^controller .* (ok|RENEW|EXPIRED)$' "$logs/report.txt" || true)
 grep -qE 'PRIVATE KEY|BEGIN ' "$logs/report.log" && fail "cert_report.yml output contains PEM material"
 head -n 4 "$logs/report.txt"; echo "   ..."; tail -n 2 "$logs/report.txt"
 for f in /etc/etcd/pki/peer.pem /etc/kubernetes/pki/kube-apiserver.pem /var/lib/kubelet/pki/kubelet-server-current.pem; do
   grep -q "$f" "$logs/report.txt" || fail "cert_report.yml does not list $f"
 done
 echo "cert_report: $rows certificates ($ctl_rows on the controller), changed=0, ${t_report}s (--check ${t_report_check}s)"
+fi
 
 # ------------------------------------------------------------------ 2. a bad name
+if want 2; then
 if ansible-playbook -i "$inv" renew_certs.yml -e renew=kube-apiserver,no-such-cert > "$logs/renew-bad.log" 2>&1; then
   fail "renew_certs.yml accepted an unknown name"
 fi
 grep -q 'unknown certificate name(s) no-such-cert' "$logs/renew-bad.log" || fail "renew_certs.yml error does not name the bad name"
 echo "renew_certs: an unknown name is refused: $(grep -o 'unknown certificate name(s) no-such-cert' "$logs/renew-bad.log" | head -1)"
+fi
 
 # ------------------------------------------------------------------ 3. renew the apiserver certificate
+if want 3; then
 cert_id() { ssh_ "$master" 'openssl x509 -noout -serial -startdate -in /etc/kubernetes/pki/kube-apiserver.pem' | tr '\n' ' '; }
 before_cert=$(cert_id); units_ts > "$logs/units-before.txt"
-sleep 2
+renew_since=$(ssh_ "$master" 'date "+%Y-%m-%d %H:%M:%S"')
 run renew renew_certs.yml -e 'renew=["kube-apiserver"]'; t_renew=$took
 after_cert=$(cert_id); units_ts > "$logs/units-after.txt"
 echo "apiserver cert before: $before_cert"
 echo "apiserver cert after:  $after_cert"
 [ "$before_cert" != "$after_cert" ] || fail "the apiserver certificate did not change"
-restarted=$(diff <(sort "$logs/units-before.txt") <(sort "$logs/units-after.txt") | awk '/^>/{print $2":"$3}' | sort -u | tr '\n' ' ')
-echo "units restarted by renew_certs.yml: ${restarted:-none}"
-[ "$restarted" = "$master:kube-apiserver " ] || fail "expected only $master:kube-apiserver to restart, got: $restarted"
+# What the playbook restarted: the restart handlers that reported "changed".
+by_ansible=$(awk '/^RUNNING HANDLER .*: Restart /{h=$0; sub(/.*: Restart /, "", h); sub(/\].*/, "", h); next}
+                  /^RUNNING HANDLER|^TASK/{h=""} h != "" && /^changed: \[/{x=$2; gsub(/[\[\]]/, "", x); print x":"h}' "$logs/renew.log" | sort -u | tr '\n' ' ')
+echo "restarts by renew_certs.yml (handlers): ${by_ansible:-none}"
+[ "$by_ansible" = "$master:kube-apiserver " ] || fail "expected renew_certs.yml to restart only $master:kube-apiserver, got: $by_ansible"
+# What actually started again (ActiveEnterTimestamp moved). On a single master the leader
+# kube-controller-manager and kube-scheduler lose their lease while THE apiserver restarts and
+# exit on their own ("leaderelection lost"), and systemd restarts them: upstream behaviour,
+# accepted only with that journal line. Everything else must be untouched.
+moved=$( (diff <(sort "$logs/units-before.txt") <(sort "$logs/units-after.txt") || true) | awk '/^>/{print $2":"$3}' | sort -u)
+echo "units whose ActiveEnterTimestamp moved: $(echo $moved)"
+for hu in $moved; do
+  h=${hu%%:*}; u=${hu#*:}
+  [ "$hu" = "$master:kube-apiserver" ] && continue
+  if [ "$h" = "$master" ] && { [ "$u" = kube-controller-manager ] || [ "$u" = kube-scheduler ]; } &&
+     ssh_ "$h" "journalctl -u $u --since '$renew_since' --no-pager -o cat" | grep -qiE 'leaderelection lost|leader election lost'; then
+    echo "  $hu: exited itself on 'leaderelection lost' while the only apiserver restarted (not restarted by the playbook)"
+    continue
+  fi
+  fail "$hu restarted during renew_certs.yml"
+done
+echo "unchanged: $(comm -12 <(sort "$logs/units-before.txt") <(sort "$logs/units-after.txt") | awk '{print $1":"$2}' | tr '\n' ' ')"
 "${kc[@]}" get --raw /readyz >/dev/null || fail "apiserver not ready after the renewal"
 notready=$("${kc[@]}" get nodes --no-headers | awk '$2 != "Ready"' | wc -l)
 [ "$notready" -eq 0 ] || fail "$notready node(s) not Ready after the renewal"
 echo "renew_certs: ${t_renew}s; recap: $(sed -n '/^PLAY RECAP/,$p' "$logs/renew.log" | grep -oE '^[a-z0-9-]+ +: ok=[0-9]+ +changed=[0-9]+' | tr -s ' ' | tr '\n' ';')"
+fi
 
 # ------------------------------------------------------------------ 4. the CSR approver
+if want 4; then
 ssh_ "$master" 'systemctl is-active kubebin-csr-approver.timer' | grep -qx active || fail "kubebin-csr-approver.timer is not active"
 since=$(ssh_ "$master" 'date "+%Y-%m-%d %H:%M:%S"')
 start_rot=$(date +%s)
@@ -157,8 +185,10 @@ why=$(ssh_ "$master" "journalctl -u kubebin-csr-approver --since '$since' --no-p
 echo "forged: conditions '${cond}'; journal: $why"
 [ -z "$cond" ] || fail "the forged CSR got conditions: $cond"
 [ -n "$why" ] || fail "no journal line rejecting the forged CSR"
+fi
 
 # ------------------------------------------------------------------ 5. the cluster still verifies; idempotence
+if want 5; then
 run verify tests/e2e/verify.yml; t_verify=$took
 grep -E '"msg": "(node|forged)' "$logs/verify.log" | sed 's/^ *//' || true
 if [ -z "${SKIP_SITE:-}" ]; then
@@ -167,4 +197,6 @@ if [ -z "${SKIP_SITE:-}" ]; then
   recap_ok site-again || fail "site.yml after the renewal changed something"
   echo "site.yml after the renewal: changed=0 on every host, ${t_site}s"
 fi
-echo "certs e2e: all passed (report ${t_report}s, renew ${t_renew}s, rotation approved in ${t_rot}s, verify ${t_verify}s)"
+fi
+
+echo "certs e2e: steps ${STEPS:-1 2 3 4 5} passed (report ${t_report:--}s, renew ${t_renew:--}s, rotation approved in ${t_rot:--}s, verify ${t_verify:--}s)"
