@@ -7,6 +7,7 @@
 #
 #   tests/e2e/upgrade_e2e.sh                     # fresh lab (down + up), 1.36.4 -> 1.37.1
 #   UPGRADE_E2E_FRESH=0 tests/e2e/upgrade_e2e.sh # keep the lab (it must run FROM or nothing yet)
+#   UPGRADE_E2E_FRESH=0 UPGRADE_E2E_DEPLOY=0 ...  # the lab already runs FROM: skip site.yml
 # Environment: KUBEBIN_LAB_NAME (lab instance), LAB_ARGS (lab.py up topology flags),
 # UPGRADE_FROM / UPGRADE_TO (versions in the lab mirror), UPGRADE_E2E_MAX_FAILED (probe
 # failures tolerated, default 0).
@@ -38,7 +39,8 @@ probe_stop() {
     -a 'systemctl stop kubebin-upgrade-probe.service' > /dev/null 2>&1 || true
 }
 
-run deploy site.yml -e "kubebin_kubernetes_version=$from"; deploy=$took
+deploy=skipped
+if [ "${UPGRADE_E2E_DEPLOY:-1}" = 1 ]; then run deploy site.yml -e "kubebin_kubernetes_version=$from"; deploy=${took}s; fi
 run workload tests/e2e/upgrade_workload.yml -e "kubebin_kubernetes_version=$from"
 ip=$(kc -n kubebin-upgrade get service probe-web -o jsonpath='{.spec.clusterIP}')
 echo "workload: $(kc -n kubebin-upgrade get pods -o wide --no-headers | awk '{print $1" on "$7}' | paste -sd, -), Service $ip"
@@ -85,5 +87,5 @@ grep -o 'A downgrade is refused[^.]*' "$logs/downgrade.log" | head -n 1 || {
   tail -n 20 "$logs/downgrade.log"; echo "upgrade e2e: the downgrade failed without saying why"; exit 1; }
 
 run cleanup tests/e2e/upgrade_workload.yml -e upgrade_e2e_state=absent
-echo "upgrade e2e figures: deploy v$from ${deploy}s, upgrade to v$to ${upgrade}s, probe $total requests / $failed failed, re-run (changed=0) ${rerun}s"
+echo "upgrade e2e figures: deploy v$from ${deploy}, upgrade to v$to ${upgrade}s, probe $total requests / $failed failed, re-run (changed=0) ${rerun}s"
 [ "$failed" -le "${UPGRADE_E2E_MAX_FAILED:-0}" ] || { echo "upgrade e2e: $failed probe requests failed"; exit 1; }
