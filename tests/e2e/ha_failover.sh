@@ -109,7 +109,7 @@ ep() { local out=(); for m in "$@"; do out+=("https://${IP[$m]}:2379"); done; (I
 ALL_EPS=$(ep "${MASTERS[@]}")
 lb_state() {  # the probe node balancer's view: server name and operational state (2 = up)
   hs "$PROBE_NODE" "echo 'show servers state kube-apiserver' | socat - UNIX:/run/haproxy-kubebin.sock" \
-    | awk 'NF > 6 && $1 ~ /^[0-9]+$/ {printf "%s=%s ", $4, ($6 == 2 ? "UP" : "DOWN")} END {print ""}'
+    | awk 'NF > 6 && $1 ~ /^[0-9]+$/ && $4 !~ /-fallback$/ {printf "%s=%s ", $4, ($6 == 2 ? "UP" : "DOWN")} END {print ""}'
 }
 wait_until() {  # wait_until SECONDS DESCRIPTION CMD...: poll every 2 s
   local limit=$1 what=$2 start; shift 2; start=$(date +%s)
@@ -160,8 +160,8 @@ hs "$PROBE_NODE" "chmod 0700 $tdir/probe.sh; nohup $tdir/probe.sh > $tdir/probe.
 # ---- 2. power off one master ---------------------------------------------------------
 say "put both leader leases on $VICTIM (stop kube-controller-manager and kube-scheduler elsewhere until it holds them)"
 for m in "${SURVIVORS[@]}"; do hs "$m" systemctl stop kube-controller-manager kube-scheduler; done
-wait_until 120 "$VICTIM holds the kube-controller-manager lease" holder_is kube-controller-manager "$VICTIM"
-wait_until 120 "$VICTIM holds the kube-scheduler lease" holder_is kube-scheduler "$VICTIM"
+wait_until 240 "$VICTIM holds the kube-controller-manager lease" holder_is kube-controller-manager "$VICTIM"
+wait_until 240 "$VICTIM holds the kube-scheduler lease" holder_is kube-scheduler "$VICTIM"
 for m in "${SURVIVORS[@]}"; do hs "$m" systemctl start kube-controller-manager kube-scheduler; done
 sleep 5
 say "leases before: kube-controller-manager=$(holder kube-controller-manager) kube-scheduler=$(holder kube-scheduler)"
@@ -174,10 +174,10 @@ k get nodes > /dev/null || die "kubectl through $PROBE_NODE's balancer failed ri
 say "ok: kubectl get nodes through $PROBE_NODE's balancer ($(( $(date +%s) - t_kubectl ))s, right after the power-off)"
 dep=ha-failover-$(date +%s)
 k create deployment "$dep" --image=docker.io/library/busybox:1.35.0 --replicas=2 -- sleep 3600 > /dev/null
-wait_until 240 "Deployment $dep (2 replicas) scheduled and Ready with $VICTIM down" deployment_ready "$dep" 2
+wait_until 420 "Deployment $dep (2 replicas) scheduled and Ready with $VICTIM down" deployment_ready "$dep" 2
 k get pods -l app="$dep" -o wide
-wait_until 120 "kube-controller-manager lease moved off $VICTIM" holder_not kube-controller-manager "$VICTIM"
-wait_until 120 "kube-scheduler lease moved off $VICTIM" holder_not kube-scheduler "$VICTIM"
+wait_until 240 "kube-controller-manager lease moved off $VICTIM" holder_not kube-controller-manager "$VICTIM"
+wait_until 240 "kube-scheduler lease moved off $VICTIM" holder_not kube-scheduler "$VICTIM"
 say "leases after: kube-controller-manager=$(holder kube-controller-manager) kube-scheduler=$(holder kube-scheduler)"
 for l in kube-controller-manager kube-scheduler; do
   h=$(holder $l); [[ " ${SURVIVORS[*]} " == *" $h "* ]] || die "lease $l held by '$h', not a surviving master"
@@ -213,10 +213,10 @@ EOF
 # ---- 3. the master comes back ------------------------------------------------------------
 say "power on $VICTIM"
 podman start "$VICTIM" > /dev/null
-wait_until 300 "etcd: 3 started members, 3 healthy endpoints" etcd_healthy_3
+wait_until 600 "etcd: 3 started members, 3 healthy endpoints" etcd_healthy_3
 etcdctl_on "$WITNESS" "$ALL_EPS" endpoint status -w table
-wait_until 300 "node $VICTIM Ready" node_ready "$VICTIM"
-wait_until 120 "$PROBE_NODE's balancer marks every apiserver up" lb_all_up
+wait_until 600 "node $VICTIM Ready" node_ready "$VICTIM"
+wait_until 240 "$PROBE_NODE's balancer marks every apiserver up" lb_all_up
 say "balancer on $PROBE_NODE: $(lb_state)"
 
 # ---- 4. two masters down: no quorum --------------------------------------------------------
@@ -234,11 +234,11 @@ fi
 say "ok: etcd refused a write on $LAST alone: $(tail -n 1 "$logs/noquorum-etcd.out")"
 say "power on ${DOWN2[*]}"
 podman start "${DOWN2[@]}" > /dev/null
-wait_until 300 "etcd: 3 started members, 3 healthy endpoints" etcd_healthy_3
+wait_until 600 "etcd: 3 started members, 3 healthy endpoints" etcd_healthy_3
 cm=ha-quorum-$(date +%s)
-wait_until 180 "a write (ConfigMap $cm) succeeds again" k create configmap "$cm" --from-literal=a=b
+wait_until 300 "a write (ConfigMap $cm) succeeds again" k create configmap "$cm" --from-literal=a=b
 k delete configmap "$cm" > /dev/null
-for m in "${MASTERS[@]}"; do wait_until 300 "node $m Ready" node_ready "$m"; done
+for m in "${MASTERS[@]}"; do wait_until 600 "node $m Ready" node_ready "$m"; done
 k delete deployment "$dep" --wait=false > /dev/null
 k get nodes
 say "HA proof passed"
