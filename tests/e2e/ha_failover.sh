@@ -102,7 +102,7 @@ trap cleanup EXIT
 k() { hs "$PROBE_NODE" "$tdir/kubectl --kubeconfig $tdir/admin.kubeconfig $*"; }
 etcdctl_on() {  # etcdctl_on HOST ENDPOINTS ARGS...
   local h=$1 eps=$2; shift 2
-  hs "$h" "ETCDCTL_API=3 etcdctl --endpoints=$eps --cacert=/etc/etcd/pki/ca.pem \
+  hs "$h" "etcdctl --endpoints=$eps --cacert=/etc/etcd/pki/ca.pem \
     --cert=/etc/etcd/pki/healthcheck-client.pem --key=/etc/etcd/pki/healthcheck-client-key.pem $*"
 }
 ep() { local out=(); for m in "$@"; do out+=("https://${IP[$m]}:2379"); done; (IFS=,; echo "${out[*]}"); }
@@ -145,10 +145,20 @@ k get nodes -o wide
 wait_until 180 "every node Ready" all_nodes_ready
 say "balancer on $PROBE_NODE: $(lb_state)"
 etcd_healthy_3 || die "etcd is not healthy with 3 members before the test"
+# The test Deployment uses the lab's offline busybox image; a kubelet under disk pressure may
+# have garbage-collected it since site.yml imported it (seen on the lab): import it again.
+for n in $(python3 - "$inv" <<'EOF'
+import sys, yaml
+print(" ".join(yaml.safe_load(open(sys.argv[1]))["all"]["children"]["nodes"]["hosts"]))
+EOF
+); do
+  hs "$n" "crictl images -q docker.io/library/busybox:1.35.0 2>/dev/null | grep -q . || { echo '$n: busybox image missing, importing it again';
+    ctr -n k8s.io images import --platform linux/amd64 /var/cache/kubebin/images/busybox-1.35.0.oci.tar > /dev/null; }"
+done
 
 hs "$PROBE_NODE" "cat > $tdir/probe.sh" <<EOF
 #!/bin/bash
-# every 0.2 s: <epoch> <http code> <seconds taken>
+# every 0.2 s: <epoch when the answer came> <http code, 000 = none> <seconds taken>
 while :; do
   r=\$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 3 --cacert /etc/kubernetes/pki/ca.pem https://127.0.0.1:$lbport/readyz)
   echo "\$(date +%s.%N) \$r"
@@ -166,7 +176,7 @@ for m in "${SURVIVORS[@]}"; do hs "$m" systemctl start kube-controller-manager k
 sleep 5
 say "leases before: kube-controller-manager=$(holder kube-controller-manager) kube-scheduler=$(holder kube-scheduler)"
 
-stop_at=$(date +%s.%N)
+stop_at=$(date +%s.%N); echo "$stop_at" > "$logs/stop_at"
 say "power off $VICTIM (podman stop --time 0)"
 podman stop --time 0 "$VICTIM" > /dev/null
 t_kubectl=$(date +%s)
@@ -191,23 +201,35 @@ say "balancer on $PROBE_NODE: $(lb_state)"
 sleep 3
 hs "$PROBE_NODE" "kill \$(cat $tdir/probe.pid); rm -f $tdir/probe.pid"
 hs "$PROBE_NODE" "cat $tdir/probe.log" > "$logs/probe.log"
-python3 - "$logs/probe.log" "$stop_at" <<'EOF'
+python3 - "$logs/probe.log" "$stop_at" "${HA_WINDOW:-30}" <<'EOF'
 import sys
 rows = []
 for line in open(sys.argv[1]):
     p = line.split()
     if len(p) == 3:
         rows.append((float(p[0]), p[1], float(p[2])))
-stop = float(sys.argv[2])
-ok = [t for t, c, _ in rows if c == "200"]
-bad = [(t, c) for t, c, _ in rows if c != "200"]
-gaps = [(b - a, a) for a, b in zip(ok, ok[1:])]
-g, at = max(gaps) if gaps else (0.0, stop)
-after = [d for t, c, d in rows if t >= stop]
-print(f"probe: {len(rows)} requests ({len(after)} after the power-off), {len(bad)} failed"
-      + (f" (codes {sorted(set(c for _, c in bad))}, first {bad[0][0] - stop:+.1f}s, last {bad[-1][0] - stop:+.1f}s from the power-off)" if bad else ""))
-print(f"probe: longest gap between two good answers {g:.2f}s (starting {at - stop:+.1f}s from the power-off);"
-      f" slowest request after the power-off {max(after) if after else 0:.2f}s")
+stop, window = float(sys.argv[2]), float(sys.argv[3])
+
+
+def report(label, sel):
+    if not sel:
+        print(f"probe {label}: no requests")
+        return
+    ok = [t for t, c, _ in sel if c == "200"]
+    none = [t for t, c, _ in sel if c == "000"]
+    http = [(t, c) for t, c, _ in sel if c not in ("200", "000")]
+    pts = [sel[0][0]] + ok + [sel[-1][0]]
+    g, at = max((b - a, a) for a, b in zip(pts, pts[1:]))
+    first_bad = min(none + [t for t, _ in http], default=None)
+    print(f"probe {label}: {len(sel)} requests, {len(none)} without an answer (000: connection failed or 3 s timeout), "
+          f"{len(http)} answered non-200 {sorted(set(c for _, c in http))}; longest gap between good answers "
+          f"{g:.2f}s (from {at - stop:+.1f}s); slowest request {max(d for _, _, d in sel):.2f}s"
+          + (f"; first failure {first_bad - stop:+.1f}s" if first_bad is not None else ""))
+
+
+report("before the power-off", [r for r in rows if r[0] < stop])
+report(f"power-off to +{window:.0f}s (the failover)", [r for r in rows if stop <= r[0] < stop + window])
+report("whole time the master was down", [r for r in rows if r[0] >= stop])
 EOF
 
 # ---- 3. the master comes back ------------------------------------------------------------
