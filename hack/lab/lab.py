@@ -104,6 +104,8 @@ HOST_VOLUMES = {
 SETUP_PACKAGES = ["podman", "runc", "netavark", "aardvark-dns", "iptables",
                   "debootstrap", "openssh-client"]
 CONTAINERS_CONF = "/etc/containers/containers.conf"
+SYSCTL_CONF = "/etc/sysctl.d/90-kubebin-lab.conf"
+SYSCTL = {"fs.inotify.max_user_instances": 1024, "fs.inotify.max_user_watches": 524288}
 
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]
@@ -274,6 +276,20 @@ def cmd_setup(args) -> None:
                 info(f"backed up the previous file to {bak}")
             write_if_changed(CONTAINERS_CONF, want)
             info("installed")
+    with step("setup: " + SYSCTL_CONF):
+        # Every lab host's kubelet, containerd and systemd take inotify instances from the
+        # ONE kernel of this machine, counted per user (root): with several labs up, the
+        # default 128 runs out and kubelets die with "inotify_init: too many open files".
+        changed = write_if_changed(SYSCTL_CONF, "".join(f"{k} = {v}\n" for k, v in SYSCTL.items()))
+        for key, want_v in SYSCTL.items():
+            path = "/proc/sys/" + key.replace(".", "/")
+            with open(path) as f:
+                have_v = int(f.read().split()[0])
+            if have_v < want_v:
+                with open(path, "w") as f:
+                    f.write(str(want_v))
+                info(f"{key}: {have_v} -> {want_v}")
+        info("written" if changed else "unchanged")
 
 
 def setup_ok() -> bool:
@@ -282,7 +298,7 @@ def setup_ok() -> bool:
             same = f.read() == g.read()
     except FileNotFoundError:
         return False
-    return same and not dpkg_installed(SETUP_PACKAGES)
+    return same and os.path.exists(SYSCTL_CONF) and not dpkg_installed(SETUP_PACKAGES)
 
 
 # --------------------------------------------------------------------------- image
