@@ -83,7 +83,7 @@ fi
 if ansible-playbook -i "$inv" upgrade.yml -e "kubebin_kubernetes_version=$from" > "$logs/downgrade.log" 2>&1; then
   echo "upgrade e2e: a downgrade to $from was not refused"; exit 1
 fi
-grep -o 'A downgrade is refused[^.]*' "$logs/downgrade.log" | head -n 1 || {
+grep -o 'A downgrade is refused ([^)]*)' "$logs/downgrade.log" | head -n 1 || {
   tail -n 20 "$logs/downgrade.log"; echo "upgrade e2e: the downgrade failed without saying why"; exit 1; }
 
 run cleanup tests/e2e/upgrade_workload.yml -e upgrade_e2e_state=absent
