@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: kubebin.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -49,7 +48,7 @@ def unit_props(unit: str) -> dict[str, str]:
                 "-p", "MainPID", "-p", "ExecStart"])
     props: dict[str, str] = {}
     for line in out.splitlines():
-        key, _, value = line.partition("=")
+        key, _sep, value = line.partition("=")
         props[key] = value
     return props
 

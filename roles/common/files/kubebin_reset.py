@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: kubebin.cluster developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Host-side helper of reset.yml (run by ansible.builtin.script, never installed).

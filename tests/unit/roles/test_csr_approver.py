@@ -100,7 +100,7 @@ def setup(approver, tmp_path, monkeypatch):
 
 
 def test_approves_a_valid_serving_csr_and_rejects_a_forged_one(setup, capsys):
-    run, _ = setup
+    run, _calls = setup
     rc, fake = run([serving("good", "node1", "192.0.2.31"),
                     serving("forged-ip", "node1", "192.0.2.99"),
                     serving("other-user", "node2", "192.0.2.32", username="system:node:node1")])
@@ -114,7 +114,7 @@ def test_approves_a_valid_serving_csr_and_rejects_a_forged_one(setup, capsys):
 
 
 def test_only_configured_signers_and_pending_csrs(setup, capsys):
-    run, _ = setup
+    run, _calls = setup
     rc, fake = run([client_csr("client-renewal", "node1"),
                     serving("done", "node1", "192.0.2.31", conditions=("Approved",))])
     assert rc == 0
@@ -133,14 +133,14 @@ def test_a_rejection_is_logged_once(setup, capsys):
 
 
 def test_conflict_is_not_a_failure_but_other_errors_are(setup, capsys):
-    run, _ = setup
-    rc, _ = run([serving("raced", "node1", "192.0.2.31")], conflict=("raced",))
+    run, _calls = setup
+    rc, _out = run([serving("raced", "node1", "192.0.2.31")], conflict=("raced",))
     assert rc == 0
     assert "not approved raced" in capsys.readouterr().out
 
 
 def test_dry_run_approves_nothing(setup, capsys):
-    run, _ = setup
+    run, _calls = setup
     rc, fake = run([serving("good", "node1", "192.0.2.31")], dry_run=True)
     assert rc == 0 and fake.approved == []
     assert "would approve good" in capsys.readouterr().out
