@@ -59,9 +59,11 @@ fi
 run remove remove_node.yml -e "remove_nodes=$new"; remove=$took
 recap remove
 if kc get node "$new" > /dev/null 2>&1; then echo "scale e2e: the Node $new still exists"; exit 1; fi
-state=$($lab ssh "$new" 'systemctl is-active kubelet kube-proxy; ls /var/lib/kubelet /etc/kubernetes/kubelet.kubeconfig 2>&1 | head -n 2' || true)
+state=$($lab ssh "$new" 'systemctl is-active kubelet kube-proxy; echo "kubelet-dir-entries=$(ls -A /var/lib/kubelet 2>/dev/null | wc -l)"; test -e /etc/kubernetes/kubelet.kubeconfig && echo kubeconfig-left' || true)
 echo "$new after remove_node: $(echo "$state" | paste -sd' ' -)"
 echo "$state" | grep -qx active && { echo "scale e2e: a node service still runs on $new"; exit 1; }
+echo "$state" | grep -qx 'kubelet-dir-entries=0' || { echo "scale e2e: /var/lib/kubelet not emptied on $new"; exit 1; }
+echo "$state" | grep -qx kubeconfig-left && { echo "scale e2e: kubelet.kubeconfig left on $new"; exit 1; }
 run remove-again remove_node.yml -e "remove_nodes=$new"; remove_again=$took
 recap remove-again
 if recap remove-again | grep -qE 'changed=[1-9]|failed=[1-9]'; then
