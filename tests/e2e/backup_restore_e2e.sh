@@ -24,13 +24,7 @@ mkdir -p "$logs"
 ns=default
 
 fail() { echo "backup_restore_e2e: FAIL: $*"; exit 1; }
-run() {  # run LOG PLAYBOOK [ARGS...]: ansible-playbook into a log; seconds in $took
-  local log=$1 start; shift
-  start=$(date +%s)
-  ansible-playbook -i "$inv" "$@" > "$logs/$log.log" 2>&1 < /dev/null || {
-    tail -n 40 "$logs/$log.log"; fail "$* (log: $logs/$log.log)"; }
-  took=$(( $(date +%s) - start ))
-}
+. tests/e2e/lib.sh   # run, recap
 etcd_first=$(ansible-inventory -i "$inv" --graph etcd | sed -n 's/^ *|--//p' | head -n1)
 etcd_count=$(ansible-inventory -i "$inv" --graph etcd | grep -c -- '|--')
 etcdctl() {  # etcdctl ARGS... on the first etcd member, with the role's health-check client cert

@@ -34,15 +34,9 @@ ssh_() { "${lab[@]}" ssh "$@"; }
 fail() { echo "certs e2e: FAILED: $*"; exit 1; }
 want() { case " ${STEPS:-1 2 3 4 5} " in *" $1 "*) return 0 ;; esac; return 1; }
 
-run() {  # run LOG ARGS...: ansible-playbook into a log; seconds in $took
-  local name=$1 start; shift
-  start=$(date +%s)
-  ansible-playbook -i "$inv" "$@" > "$logs/$name.log" 2>&1 || {
-    tail -n 40 "$logs/$name.log"; fail "ansible-playbook $* (log: $logs/$name.log)"; }
-  took=$(( $(date +%s) - start ))
-}
+. tests/e2e/lib.sh   # run, recap
 recap_ok() {  # recap_ok LOG: changed=0 and failed=0 on every host
-  ! sed -n '/^PLAY RECAP/,$p' "$logs/$1.log" | grep -qE 'changed=[1-9]|failed=[1-9]'
+  ! recap "$1" | grep -qE 'changed=[1-9]|failed=[1-9]'
 }
 units_ts() {  # one line per host:unit with its ActiveEnterTimestamp
   for h in $hosts; do

@@ -76,12 +76,7 @@ SURVIVORS=(); for m in "${MASTERS[@]}"; do [ "$m" = "$VICTIM" ] || SURVIVORS+=("
 WITNESS=${SURVIVORS[0]}
 
 # ---- 1. deploy, converge, verify -------------------------------------------------------
-run() {  # run LOG PLAYBOOK: ansible-playbook into a log, returns its seconds in $took
-  local start; start=$(date +%s)
-  ansible-playbook -i "$inv" "$2" > "$logs/$1.log" 2>&1 || {
-    tail -n 60 "$logs/$1.log"; die "$2 failed (log: $logs/$1.log)"; }
-  took=$(( $(date +%s) - start ))
-}
+. tests/e2e/lib.sh   # run, recap
 if ! $SKIP_DEPLOY; then
   run site-1 site.yml; first=$took
   run site-2 site.yml; second=$took

@@ -10,17 +10,11 @@ inv=$(python3 hack/lab/lab.py inventory)
 logs=build/e2e
 mkdir -p "$logs"
 
-run() {  # run LOG PLAYBOOK: ansible-playbook into a log, returns its seconds in $took
-  local start
-  start=$(date +%s)
-  ansible-playbook -i "$inv" "$2" > "$logs/$1.log" 2>&1 || {
-    tail -n 60 "$logs/$1.log"; echo "e2e: $2 failed (log: $logs/$1.log)"; exit 1; }
-  took=$(( $(date +%s) - start ))
-}
+. tests/e2e/lib.sh   # run, recap
 
 run site-1 site.yml;  first=$took
 run site-2 site.yml;  second=$took
-recap=$(sed -n '/^PLAY RECAP/,$p' "$logs/site-2.log")
+recap=$(recap site-2)
 echo "$recap"
 if echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]'; then
   echo "e2e: the second site.yml run changed something (must be changed=0)"; exit 1

@@ -21,13 +21,7 @@ logs=${LOGDIR:-build/e2e-reset}
 mkdir -p "$logs"
 
 fail() { echo "reset_e2e: FAIL: $*"; exit 1; }
-run() {  # run LOG PLAYBOOK [ARGS...]: ansible-playbook into a log; seconds in $took
-  local log=$1 start; shift
-  start=$(date +%s)
-  ansible-playbook -i "$inv" "$@" > "$logs/$log.log" 2>&1 < /dev/null || {
-    tail -n 40 "$logs/$log.log"; fail "$* (log: $logs/$log.log)"; }
-  took=$(( $(date +%s) - start ))
-}
+. tests/e2e/lib.sh   # run, recap
 recap_changed() {  # hosts with changed>0 or failed>0 in a log's PLAY RECAP
   sed -n '/^PLAY RECAP/,$p' "$1" | grep -cE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' || true
 }

@@ -14,14 +14,7 @@ nodes=${SCALE_NODES:-2}
 logs=build/e2e/scale${KUBEBIN_LAB_NAME:+-$KUBEBIN_LAB_NAME}
 mkdir -p "$logs"
 
-run() {  # run LOG PLAYBOOK [ARGS...]: ansible-playbook into a log; seconds in $took
-  local log=$1 start; shift
-  start=$(date +%s)
-  ansible-playbook -i "$inv" "$@" > "$logs/$log.log" 2>&1 || {
-    tail -n 40 "$logs/$log.log"; echo "scale e2e: $* failed (log: $logs/$log.log)"; exit 1; }
-  took=$(( $(date +%s) - start ))
-}
-recap() { sed -n '/^PLAY RECAP/,$p' "$logs/$1.log"; }
+. tests/e2e/lib.sh   # run, recap
 group() { ansible-inventory -i "$inv" --list | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin).get(sys.argv[1], {}).get("hosts", [])))' "$1"; }
 
 $lab up --nodes "$nodes"

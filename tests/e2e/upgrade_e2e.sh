@@ -26,14 +26,7 @@ inv=$($lab inventory)
 admin="$(dirname "$inv")/.kubebin/kubebin/admin.kubeconfig"
 kc() { kubectl --kubeconfig "$admin" "$@"; }
 
-run() {  # run LOG PLAYBOOK [ARGS...]: ansible-playbook into a log; seconds in $took
-  local log=$1 start; shift
-  start=$(date +%s)
-  ansible-playbook -i "$inv" "$@" > "$logs/$log.log" 2>&1 || {
-    tail -n 40 "$logs/$log.log"; echo "upgrade e2e: $* failed (log: $logs/$log.log)"; return 1; }
-  took=$(( $(date +%s) - start ))
-}
-recap() { sed -n '/^PLAY RECAP/,$p' "$logs/$1.log"; }
+. tests/e2e/lib.sh   # run, recap
 probe_stop() {
   ansible -i "$inv" 'masters[0]' -m ansible.builtin.command \
     -a 'systemctl stop kubebin-upgrade-probe.service' > /dev/null 2>&1 || true
