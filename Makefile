@@ -1,5 +1,6 @@
 # kubebin.cluster — developer entry points.
-#   make test      set up .venv and run every test rung that needs no lab
+#   make test      set up .venv and run every test rung: the ones that need no lab
+#                  (make check), then the day-2 scenario on a lab (make e2e-ci)
 #   make lab-up    build the upstream components, start the local lab (see docs/lab.md)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,10 +14,14 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e lab-setup lab-image lab-build lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci check lab-setup lab-image lab-build lab-up lab-down lab-status lab-ssh lab-ping
 
-test: venv unit sanity lint package integration
+test: check e2e-ci
 	@echo "make test: all rungs passed"
+
+# Every rung that needs no lab host (a local control plane on 127.0.0.1 for integration).
+check: venv unit sanity lint package integration
+	@echo "make check: unit, sanity, lint, package and integration passed"
 
 # The venv is rebuilt only when tests/requirements.txt changes.
 venv: $(VENV)/.stamp
@@ -115,6 +120,12 @@ deploy: venv collection lab-up
 # The cluster proof on the lab: site.yml twice (the second must be changed=0), then verify.
 e2e: venv collection lab-build
 	bash tests/e2e/lab_e2e.sh
+
+# The day-2 scenario on one fresh lab "ci" (tests/e2e/ci_e2e.sh): deploy 1.36.4, upgrade to
+# 1.37.1 under a probe, add and remove a node, etcd backup and restore, site.yml changed=0,
+# verify. Part of `make test`.
+e2e-ci: venv collection lab-build
+	bash tests/e2e/ci_e2e.sh
 
 lab-ping: venv
 	ansible -i "$$($(PYTHON) hack/lab/lab.py inventory)" all -m ping

@@ -2,7 +2,8 @@
 # The highly-available control plane proof on the local lab (docs/ha.md, docs/testing.md):
 #
 #   1. lab up with 3 masters (etcd on them) and 2 nodes; site.yml (timed); a second site.yml
-#      that must report changed=0 on every host (timed); tests/e2e/verify.yml.
+#      that must report changed=0 on every host (timed), and site.yml --check, which must
+#      predict no change; tests/e2e/verify.yml.
 #   2. A probe on a node GETs https://127.0.0.1:<lb port>/readyz every 0.2 s through the local
 #      load balancer. Both leader leases are put on the victim master, which is then powered
 #      off (`podman stop --time 0`: no graceful shutdown). Through the node's balancer:
@@ -82,8 +83,11 @@ if ! $SKIP_DEPLOY; then
   run site-2 site.yml; second=$took
   recap=$(sed -n '/^PLAY RECAP/,$p' "$logs/site-2.log"); echo "$recap"
   echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]' && die "the second site.yml changed something (must be changed=0)"
+  run check site.yml --check; check=$took
+  recap=$(sed -n '/^PLAY RECAP/,$p' "$logs/check.log"); echo "$recap"
+  echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]' && die "site.yml --check on the converged cluster predicts a change"
   run verify tests/e2e/verify.yml; verify=$took
-  say "figures: first site.yml ${first}s, second (changed=0) ${second}s, verify ${verify}s (3 masters, 2 nodes)"
+  say "figures: first site.yml ${first}s, second (changed=0) ${second}s, --check (changed=0) ${check}s, verify ${verify}s (3 masters, 2 nodes)"
 fi
 
 # ---- helpers on the hosts ------------------------------------------------------------------
@@ -192,6 +196,11 @@ etcdctl_on "$WITNESS" "$SURV_EPS" put /kubebin-ha-test/failover "$dep" > /dev/nu
 [ "$(etcdctl_on "$WITNESS" "$SURV_EPS" get --print-value-only /kubebin-ha-test/failover)" = "$dep" ] || die "etcd read-back"
 etcdctl_on "$WITNESS" "$SURV_EPS" del /kubebin-ha-test/failover > /dev/null
 say "ok: etcd put/get/del on the surviving members with $VICTIM down"
+# kubectl ON a surviving master, with the admin kubeconfig the master role put there (its
+# server is that master's local balancer, not the first master).
+hs "$WITNESS" "kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig get nodes" > /dev/null \
+  || die "kubectl on $WITNESS with /etc/kubernetes/admin.kubeconfig failed while $VICTIM is down"
+say "ok: kubectl on $WITNESS with its /etc/kubernetes/admin.kubeconfig ($(hs "$WITNESS" "sed -n 's/^ *server: //p' /etc/kubernetes/admin.kubeconfig"))"
 say "balancer on $PROBE_NODE: $(lb_state)"
 sleep 3
 hs "$PROBE_NODE" "kill \$(cat $tdir/probe.pid); rm -f $tdir/probe.pid"

@@ -10,7 +10,9 @@
 #   UPGRADE_E2E_FRESH=0 UPGRADE_E2E_DEPLOY=0 ...  # the lab already runs FROM: skip site.yml
 # Environment: KUBEBIN_LAB_NAME (lab instance), LAB_ARGS (lab.py up topology flags),
 # UPGRADE_FROM / UPGRADE_TO (versions in the lab mirror), UPGRADE_E2E_MAX_FAILED (probe
-# failures tolerated, default 0).
+# failures tolerated, default 0), UPGRADE_E2E_INTERRUPT_AT (a task name: a first upgrade.yml
+# run is killed, process group and all, UPGRADE_E2E_INTERRUPT_DELAY seconds (default 3) after
+# it starts that task; the timed run that follows must finish the upgrade).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 from=${UPGRADE_FROM:-1.36.4}
@@ -49,6 +51,29 @@ trap probe_stop EXIT
 sleep 5
 
 status=0
+interrupted=none
+if [ -n "${UPGRADE_E2E_INTERRUPT_AT:-}" ]; then
+  # An interrupted upgrade: the controller dies (its whole process group, SSH sessions and
+  # all, killed) once the log reaches the task UPGRADE_E2E_INTERRUPT_AT; the next run must
+  # finish the job (and uncordon what the dead run cordoned).
+  t0=$(date +%s)
+  setsid ansible-playbook -i "$inv" upgrade.yml -e "kubebin_kubernetes_version=$to" \
+    > "$logs/upgrade-interrupted.log" 2>&1 < /dev/null &
+  pid=$!
+  until grep -qF "TASK [$UPGRADE_E2E_INTERRUPT_AT" "$logs/upgrade-interrupted.log"; do
+    if ! kill -0 "$pid" 2> /dev/null; then
+      tail -n 30 "$logs/upgrade-interrupted.log"
+      echo "upgrade e2e: upgrade.yml ended before reaching the task '$UPGRADE_E2E_INTERRUPT_AT'"; exit 1
+    fi
+    sleep 1
+  done
+  sleep "${UPGRADE_E2E_INTERRUPT_DELAY:-3}"
+  kill -KILL -- "-$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  interrupted="killed after $(( $(date +%s) - t0 ))s at '$UPGRADE_E2E_INTERRUPT_AT'"
+  echo "upgrade e2e: first upgrade.yml run $interrupted"
+  kc get nodes -o custom-columns=NAME:.metadata.name,VERSION:.status.nodeInfo.kubeletVersion,UNSCHEDULABLE:.spec.unschedulable
+fi
 run upgrade upgrade.yml -e "kubebin_kubernetes_version=$to" || status=1
 upgrade=${took:-0}
 sleep 5
@@ -63,6 +88,8 @@ recap upgrade
 kc get nodes -o custom-columns=NAME:.metadata.name,VERSION:.status.nodeInfo.kubeletVersion,READY:'.status.conditions[?(@.type=="Ready")].status',UNSCHEDULABLE:.spec.unschedulable
 bad=$(kc get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion}{"\n"}{end}' | awk -v v="v$to" '$2 != v' | wc -l)
 [ "$bad" = 0 ] || { echo "upgrade e2e: $bad node(s) not at v$to"; exit 1; }
+cordoned=$(kc get nodes -o jsonpath='{range .items[?(@.spec.unschedulable==true)]}{.metadata.name} {end}')
+[ -z "$cordoned" ] || { echo "upgrade e2e: node(s) left cordoned: $cordoned"; exit 1; }
 server=$(kc version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
 [ "$server" = "v$to" ] || { echo "upgrade e2e: the API server runs $server, not v$to"; exit 1; }
 
@@ -80,5 +107,5 @@ grep -o 'A downgrade is refused ([^)]*)' "$logs/downgrade.log" | head -n 1 || {
   tail -n 20 "$logs/downgrade.log"; echo "upgrade e2e: the downgrade failed without saying why"; exit 1; }
 
 run cleanup tests/e2e/upgrade_workload.yml -e upgrade_e2e_state=absent
-echo "upgrade e2e figures: deploy v$from ${deploy}, upgrade to v$to ${upgrade}s, probe $total requests / $failed failed, re-run (changed=0) ${rerun}s"
+echo "upgrade e2e figures: deploy v$from ${deploy}, interrupted run: $interrupted, upgrade to v$to ${upgrade}s, probe $total requests / $failed failed, re-run (changed=0) ${rerun}s"
 [ "$failed" -le "${UPGRADE_E2E_MAX_FAILED:-0}" ] || { echo "upgrade e2e: $failed probe requests failed"; exit 1; }

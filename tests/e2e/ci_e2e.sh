@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The lab scenario of `make test` (and so of CI), on ONE fresh lab instance (default name
+# "ci": 1 master with etcd + 2 nodes), one step after the other on the same cluster:
+#   1. upgrade   tests/e2e/upgrade_e2e.sh: site.yml deploys Kubernetes 1.36.4, a Deployment
+#                (2 replicas, a PodDisruptionBudget) is probed through its Service every
+#                0.5 s while upgrade.yml takes the cluster to 1.37.1 (0 failed requests
+#                allowed): a first run is killed (controller and SSH sessions) while it
+#                installs the first node's kubelet, the next run must finish the job
+#                (every node at 1.37.1, none left cordoned); a re-run of upgrade.yml must
+#                report changed=0, a downgrade is refused;
+#   2. scale     tests/e2e/scale_e2e.sh: a third node joins with add_node.yml (existing
+#                nodes changed=0, masters only the CSR approver's node list), re-run
+#                changed=0, then remove_node.yml (twice, the second changed=0);
+#   3. backup    tests/e2e/backup_restore_e2e.sh: a ConfigMap, etcd_backup.yml, the
+#                ConfigMap deleted, etcd_restore.yml, the ConfigMap is back, etcd healthy;
+#   4. site      site.yml on the upgraded, scaled and restored cluster must report
+#                changed=0 on every host;
+#   5. verify    tests/e2e/verify.yml: nodes Ready, CSRs, a forged CSR refused, a workload
+#                reached by pod IP, ClusterIP and DNS, logs and exec.
+# Prints each step's duration and the total; the lab is removed at the end (CI_E2E_KEEP=1
+# keeps it). Needs the lab components built (`make lab-build`); run it with `make e2e-ci`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export KUBEBIN_LAB_NAME=${KUBEBIN_LAB_NAME:-ci}
+lab="python3 hack/lab/lab.py"
+logs=build/e2e/ci-$KUBEBIN_LAB_NAME
+mkdir -p "$logs"
+. tests/e2e/lib.sh   # run, recap
+
+summary=()
+started=$(date +%s)
+step() {  # step NAME COMMAND...: run it, its output also in $logs/NAME.out; stop on failure
+  local name=$1 t0 rc=0; shift
+  t0=$(date +%s)
+  echo "=== ci e2e: $name ($(date -u +%H:%M:%S))"
+  "$@" 2>&1 | tee "$logs/$name.out" || rc=$?
+  summary+=("$(printf '%-8s %5ss  %s' "$name" $(( $(date +%s) - t0 )) "$([ $rc = 0 ] && echo ok || echo "FAILED (rc $rc)")")")
+  if [ $rc != 0 ]; then report; echo "ci e2e: step '$name' failed (output: $logs/$name.out)"; exit $rc; fi
+}
+report() {
+  echo "=== ci e2e summary (lab $KUBEBIN_LAB_NAME, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  printf '  %s\n' "${summary[@]}"
+  echo "  total    $(( $(date +%s) - started ))s"
+}
+cleanup() {
+  if [ "${CI_E2E_KEEP:-0}" = 1 ]; then echo "ci e2e: lab $KUBEBIN_LAB_NAME kept (CI_E2E_KEEP=1)"; else $lab down > /dev/null; fi
+}
+trap cleanup EXIT
+
+$lab down > /dev/null   # a fresh lab: whatever an earlier run left is removed
+step upgrade env UPGRADE_E2E_FRESH=0 LAB_ARGS="--masters 1 --nodes 2" \
+  UPGRADE_E2E_INTERRUPT_AT="${CI_E2E_INTERRUPT_AT-Upgrade | kubelet and kube-proxy}" bash tests/e2e/upgrade_e2e.sh
+step scale env SCALE_NODES=2 bash tests/e2e/scale_e2e.sh
+step backup env LOGDIR="$logs/backup" bash tests/e2e/backup_restore_e2e.sh
+
+inv=$($lab inventory)
+site_again() {
+  run site site.yml
+  recap site
+  if recap site | grep -qE 'changed=[1-9]|failed=[1-9]'; then
+    echo "ci e2e: site.yml after the day-2 steps changed something (must be changed=0)"; return 1
+  fi
+}
+step site site_again
+verify() {
+  run verify tests/e2e/verify.yml
+  grep -E '"msg": "(node|forged)' "$logs/verify.log" || true
+}
+step verify verify
+report
+echo "ci e2e: PASS"
