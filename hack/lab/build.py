@@ -74,6 +74,11 @@ COREDNS_PLUGINS = [
 ]
 FLANNEL_REPLACES = {_TC + m: f"{_TC}{m} v1.0.800" for m in ("common", "vpc")}
 
+# Debian packages the builds need besides Go (installed by ensure_build_packages when
+# missing): gcc + libc6-dev for the cgo builds (runc, flanneld, pause.c), libseccomp-dev for
+# runc's static seccomp support, debootstrap for the flannel image's userland.
+BUILD_PACKAGES = ["gcc", "libc6-dev", "libseccomp-dev", "debootstrap"]
+
 COMPONENTS = ["kubernetes", "etcd", "containerd", "runc", "cni", "crictl", "images"]
 
 
@@ -168,6 +173,32 @@ class Log:
 
     def close(self) -> None:
         self.fh.close()
+
+
+# --------------------------------------------------------------------------- build packages
+
+def ensure_build_packages(pkgs: list[str]) -> None:
+    """Install the Debian packages of pkgs that are missing, with the host's own apt sources."""
+    if not pkgs:
+        return
+    q = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *pkgs],
+                       capture_output=True, text=True)
+    ok = {line.split()[0] for line in q.stdout.splitlines() if line.split()[1:] == ["installed"]}
+    missing = [p for p in pkgs if p not in ok]
+    if not missing:
+        return
+    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y",
+           "--no-install-recommends", *missing]
+    if os.geteuid() != 0:
+        raise BuildError("packages", "build packages missing: " + " ".join(missing)
+                         + "; run as root: " + " ".join(cmd))
+    print("installing build packages: " + " ".join(missing), flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for c in (["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"], cmd):
+        p = subprocess.run(c, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise BuildError("packages", f"{' '.join(c)} failed (exit {p.returncode}): "
+                             + (p.stderr or p.stdout).strip()[-800:])
 
 
 # --------------------------------------------------------------------------- Go helpers
@@ -901,8 +932,11 @@ class Builder:
                 out_name="coredns")
             vo = check_version(log, out / "coredns", ["-version"], f"CoreDNS-{version}")
             plugins = log.run([str(out / "coredns"), "-plugins"], what="coredns -plugins", capture=True)
-            names = {"metrics": "prometheus"}  # directory -> directive, where they differ
-            missing = [p for p in COREDNS_PLUGINS if f"dns.{names.get(p, p)}" not in plugins.split()]
+            # `coredns -plugins` lists one name a line, "dns.<name>" in older releases and
+            # "<name>" in 1.15; the metrics directory registers the prometheus directive.
+            names = {"metrics": "prometheus"}
+            listed = {w.removeprefix("dns.") for w in plugins.split()}
+            missing = [p for p in COREDNS_PLUGINS if names.get(p, p) not in listed]
             if missing:
                 raise BuildError("coredns", f"plugins not registered in the built binary: {missing}")
             return {"version_output": vo}
@@ -1301,8 +1335,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"waiting for another build.py holding {CACHE / '.lock'} ...", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
 
-    b = Builder(versions)
     t0 = time.monotonic()
+    try:
+        ensure_build_packages([] if args.target in ("mirror", "kubernetes", "etcd") else
+                              BUILD_PACKAGES)
+    except BuildError as exc:
+        print(f"ERROR {exc}", file=sys.stderr, flush=True)
+        return 1
+    b = Builder(versions)
     print(f"kubebin lab build: target={args.target} cache={CACHE} ({go_version()})", flush=True)
     steps = {
         "kubernetes": lambda: [b.kubernetes(kv) for kv in k8s_versions],
