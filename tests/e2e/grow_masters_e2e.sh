@@ -68,4 +68,4 @@ echo "node1's balancer: $lb"
 [ "$(echo "$lb" | grep -o '=UP' | wc -l)" = 3 ] || die "node1's balancer does not see 3 apiservers up: $lb"
 run verify tests/e2e/verify.yml; verify=$took
 grep -E '"msg": "(node|forged)' "$logs/verify.log" || true
-echo "grow e2e figures: 1+1 deploy ${deploy}s, growth to 3 masters ${grow}s, re-run (changed=0) ${again}s, verify ${verify}s; the etcd data of the 1-member cluster kept"
+echo "grow e2e figures: 1 master + 2 nodes deploy ${deploy}s, growth to 3 masters ${grow}s, re-run (changed=0) ${again}s, verify ${verify}s; the etcd data of the 1-member cluster kept"
