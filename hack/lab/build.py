@@ -36,6 +36,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import debpkg  # hack/lab/debpkg.py, beside this script
+
 # Bump when a recipe changes in a way that changes outputs: every artifact is rebuilt.
 RECIPE_VERSION = 1
 
@@ -178,27 +180,18 @@ class Log:
 # --------------------------------------------------------------------------- build packages
 
 def ensure_build_packages(pkgs: list[str]) -> None:
-    """Install the Debian packages of pkgs that are missing, with the host's own apt sources."""
-    if not pkgs:
+    """Install the Debian packages of pkgs that are missing (debpkg.py, shared with lab.py)."""
+    need = debpkg.missing(pkgs) if pkgs else []
+    if not need:
         return
-    q = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *pkgs],
-                       capture_output=True, text=True)
-    ok = {line.split()[0] for line in q.stdout.splitlines() if line.split()[1:] == ["installed"]}
-    missing = [p for p in pkgs if p not in ok]
-    if not missing:
-        return
-    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y",
-           "--no-install-recommends", *missing]
     if os.geteuid() != 0:
-        raise BuildError("packages", "build packages missing: " + " ".join(missing)
-                         + "; run as root: " + " ".join(cmd))
-    print("installing build packages: " + " ".join(missing), flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for c in (["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"], cmd):
-        p = subprocess.run(c, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise BuildError("packages", f"{' '.join(c)} failed (exit {p.returncode}): "
-                             + (p.stderr or p.stdout).strip()[-800:])
+        raise BuildError("packages", "build packages missing: " + " ".join(need)
+                         + "; run as root: " + " ".join(debpkg.install_command(need)))
+    print("installing build packages: " + " ".join(need), flush=True)
+    try:
+        debpkg.install(need)
+    except debpkg.DebPkgError as exc:
+        raise BuildError("packages", str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- Go helpers

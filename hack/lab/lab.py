@@ -33,6 +33,8 @@ import tempfile
 import time
 import urllib.request
 
+import debpkg  # hack/lab/debpkg.py, beside this script
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 CACHE_DIR = os.environ.get("KUBEBIN_LAB_CACHE", "/var/cache/kubebin-lab")
@@ -239,24 +241,16 @@ def topology_path() -> str:
 
 # --------------------------------------------------------------------------- setup
 
-def dpkg_installed(pkgs: list[str]) -> list[str]:
-    p = run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *pkgs], check=False)
-    ok = {line.split()[0] for line in p.stdout.splitlines()
-          if line.split()[1:] == ["installed"]}
-    return [x for x in pkgs if x not in ok]
-
-
 def cmd_setup(args) -> None:
     need_root()
     with step("setup: packages"):
-        missing = dpkg_installed(SETUP_PACKAGES)
+        missing = debpkg.missing(SETUP_PACKAGES)
         if missing:
             info("installing: " + " ".join(missing))
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            lock = ["-o", "DPkg::Lock::Timeout=600"]
-            run(["apt-get", *lock, "update"], env=env, timeout=900)
-            run(["apt-get", *lock, "install", "-y", "--no-install-recommends", *missing],
-                env=env, timeout=1800)
+            try:
+                debpkg.install(missing)
+            except debpkg.DebPkgError as e:
+                raise LabError("setup: packages", str(e), debpkg.install_command(missing)) from e
         else:
             info("all present: " + " ".join(SETUP_PACKAGES))
     with step("setup: " + CONTAINERS_CONF):
@@ -298,7 +292,7 @@ def setup_ok() -> bool:
             same = f.read() == g.read()
     except FileNotFoundError:
         return False
-    return same and os.path.exists(SYSCTL_CONF) and not dpkg_installed(SETUP_PACKAGES)
+    return same and os.path.exists(SYSCTL_CONF) and not debpkg.missing(SETUP_PACKAGES)
 
 
 # --------------------------------------------------------------------------- image
