@@ -37,7 +37,7 @@ $(VENV)/.stamp: tests/requirements.txt
 # left out, so ansible-test's module rules do not apply to it.
 collection:
 	rm -rf $(COLL_ROOT) && mkdir -p $(COLL_ROOT)
-	git ls-files -co --exclude-standard -z | grep -zvE '^(build|hack)/' | xargs -0 cp --parents -t $(COLL_ROOT)
+	git ls-files -co --exclude-standard -z | grep -zvE '^(build|hack|collections)/' | xargs -0 cp --parents -t $(COLL_ROOT)
 	cd $(COLL_ROOT) && git init -q && git add -A
 
 unit: venv collection

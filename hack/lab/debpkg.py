@@ -5,10 +5,14 @@ need). Standard library only; apt uses the machine's own sources and settings.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 
 APT_GET = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+# lab.py image and build.py may install at the same moment: apt-get update does not wait for
+# the lists lock (DPkg::Lock::Timeout covers dpkg's lock only), so our installs take turns.
+LOCK_FILE = "/run/lock/kubebin-lab-debpkg.lock"
 
 
 class DebPkgError(Exception):
@@ -30,6 +34,12 @@ def install_command(pkgs: list[str]) -> list[str]:
 def install(pkgs: list[str]) -> None:
     """apt-get update, then install pkgs (as root, non-interactive); DebPkgError on failure."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    with open(LOCK_FILE, "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install_locked(pkgs, env)
+
+
+def _install_locked(pkgs: list[str], env: dict) -> None:
     for cmd, timeout in (([*APT_GET, "update"], 900), (install_command(pkgs), 1800)):
         try:
             p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
