@@ -49,3 +49,15 @@ def _install_locked(pkgs: list[str], env: dict) -> None:
         if p.returncode != 0:
             raise DebPkgError(f"{' '.join(cmd)} failed (exit {p.returncode}): "
                               + (p.stderr or p.stdout).strip()[-800:])
+
+
+if __name__ == "__main__":
+    import sys
+    # python3 hack/lab/debpkg.py PKG...: install those of PKG that are missing (as root)
+    todo = missing(sys.argv[1:])
+    if todo:
+        print(f"installing {' '.join(todo)}", flush=True)
+        try:
+            install(todo)
+        except DebPkgError as exc:
+            sys.exit(f"ERROR {exc}")
