@@ -14,7 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 lab=${KUBEBIN_LAB_NAME:-kb}
-inv=$(python3 hack/lab/lab.py --name "$lab" inventory)
+export KUBEBIN_LAB_NAME=$lab
+. tests/e2e/lib.sh   # run, recap, ap, e2e_inventory
+inv=$(e2e_inventory)
 cluster=${KUBEBIN_CLUSTER_NAME:-kubebin}
 cdir=$(dirname "$inv")/.kubebin/$cluster
 export KUBECONFIG=${KUBECONFIG:-$cdir/admin.kubeconfig}
@@ -24,7 +26,6 @@ mkdir -p "$logs"
 ns=default
 
 fail() { echo "backup_restore_e2e: FAIL: $*"; exit 1; }
-. tests/e2e/lib.sh   # run, recap
 etcd_first=$(ansible-inventory -i "$inv" --graph etcd | sed -n 's/^ *|--//p' | head -n1)
 etcd_count=$(ansible-inventory -i "$inv" --graph etcd | grep -c -- '|--')
 etcdctl() {  # etcdctl ARGS... on the first etcd member, with the role's health-check client cert
@@ -37,7 +38,7 @@ kubectl -n $ns delete configmap kubebin-restore-probe kubebin-after-backup kubeb
 
 # 1. no confirmation, no terminal: refused, nothing stopped.
 start=$(date +%s)
-if ansible-playbook -i "$inv" etcd_restore.yml > "$logs/restore-unconfirmed.log" 2>&1 < /dev/null; then
+if ap -i "$inv" etcd_restore.yml > "$logs/restore-unconfirmed.log" 2>&1 < /dev/null; then
   fail "etcd_restore.yml ran without confirmation"
 fi
 grep -q "Restore not confirmed" "$logs/restore-unconfirmed.log" || fail "no 'Restore not confirmed' message"

@@ -15,17 +15,18 @@ nodes=${SCALE_NODES:-2}
 logs=build/e2e/scale${KUBEBIN_LAB_NAME:+-$KUBEBIN_LAB_NAME}
 mkdir -p "$logs"
 
-. tests/e2e/lib.sh   # run, recap
+. tests/e2e/lib.sh   # run, recap, e2e_inventory
 group() { ansible-inventory -i "$inv" --list | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin).get(sys.argv[1], {}).get("hosts", [])))' "$1"; }
 
 $lab up --nodes "$nodes"
-inv=$($lab inventory)
+inv=$(e2e_inventory)
 admin="$(dirname "$inv")/.kubebin/kubebin/admin.kubeconfig"
 kc() { kubectl --kubeconfig "$admin" "$@"; }
 if ! kc get nodes > /dev/null 2>&1; then run deploy site.yml; fi
 before=$(group nodes)
 
 $lab up --nodes $((nodes + 1))
+inv=$(e2e_inventory)
 new=$(for h in $(group nodes); do case " $before " in *" $h "*) ;; *) echo "$h";; esac; done)
 [ -n "$new" ] || { echo "scale e2e: lab.py up --nodes $((nodes + 1)) added no host"; exit 1; }
 echo "adding $new"
@@ -83,5 +84,6 @@ if recap remove-again | grep -qE 'changed=[1-9]|failed=[1-9]'; then
   echo "scale e2e: the second remove_node.yml run changed something"; exit 1
 fi
 $lab up --nodes "$nodes"
+inv=$(e2e_inventory)
 kc get nodes
 echo "scale e2e figures: add_node ${add}s (existing nodes changed=0, masters only the approver list), re-run ${again}s (changed=0), remove_node ${remove}s, re-run ${remove_again}s (changed=0)"

@@ -24,11 +24,10 @@ mkdir -p "$logs"
 if [ "${UPGRADE_E2E_FRESH:-1}" = 1 ]; then $lab down; fi
 # shellcheck disable=SC2086
 $lab up ${LAB_ARGS:-}
-inv=$($lab inventory)
+. tests/e2e/lib.sh   # run, recap, ap, e2e_inventory
+inv=$(e2e_inventory)
 admin="$(dirname "$inv")/.kubebin/kubebin/admin.kubeconfig"
 kc() { kubectl --kubeconfig "$admin" "$@"; }
-
-. tests/e2e/lib.sh   # run, recap
 probe_stop() {
   ansible -i "$inv" 'masters[0]' -m ansible.builtin.command \
     -a 'systemctl stop kubebin-upgrade-probe.service' > /dev/null 2>&1 || true
@@ -57,8 +56,8 @@ if [ -n "${UPGRADE_E2E_INTERRUPT_AT:-}" ]; then
   # all, killed) once the log reaches the task UPGRADE_E2E_INTERRUPT_AT; the next run must
   # finish the job (and uncordon what the dead run cordoned).
   t0=$(date +%s)
-  setsid ansible-playbook -i "$inv" upgrade.yml -e "kubebin_kubernetes_version=$to" \
-    > "$logs/upgrade-interrupted.log" 2>&1 < /dev/null &
+  ap_argv -i "$inv" upgrade.yml -e "kubebin_kubernetes_version=$to"
+  (cd "$AP_DIR" && exec setsid "${AP_ARGV[@]}") > "$logs/upgrade-interrupted.log" 2>&1 < /dev/null &
   pid=$!
   until grep -qF "TASK [$UPGRADE_E2E_INTERRUPT_AT" "$logs/upgrade-interrupted.log"; do
     if ! kill -0 "$pid" 2> /dev/null; then
@@ -100,7 +99,7 @@ if recap rerun | grep -qE 'changed=[1-9]|failed=[1-9]'; then
 fi
 
 # A refusal: going back to FROM is a downgrade.
-if ansible-playbook -i "$inv" upgrade.yml -e "kubebin_kubernetes_version=$from" > "$logs/downgrade.log" 2>&1; then
+if ap -i "$inv" upgrade.yml -e "kubebin_kubernetes_version=$from" > "$logs/downgrade.log" 2>&1 < /dev/null; then
   echo "upgrade e2e: a downgrade to $from was not refused"; exit 1
 fi
 grep -o 'A downgrade is refused ([^)]*)' "$logs/downgrade.log" | head -n 1 || {
