@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e e2e-ci check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci e2e-own-playbook check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
 # Every rung, one after the other, each timed; the times are printed at the end (also on a
 # failure) and kept in build/test-times.txt (.ci/run prints them too).
@@ -141,6 +141,11 @@ e2e: venv collection lab-build
 # verify. Part of `make test`.
 e2e-ci: venv collection build-tarball lab-build-all
 	bash tests/e2e/ci_e2e.sh
+
+# The example playbook of docs/using-roles.md deploys from scratch as an operator, then
+# re-runs with changed=0 (tests/e2e/own_playbook_e2e.sh; figures in docs/testing.md).
+e2e-own-playbook: venv build-tarball lab-build
+	bash tests/e2e/own_playbook_e2e.sh
 
 lab-ping: venv
 	ansible -i "$$($(PYTHON) hack/lab/lab.py inventory)" all -m ping
