@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e e2e-ci e2e-own-playbook check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci e2e-own-playbook cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
 # Every rung, one after the other, each timed; the times are printed at the end (also on a
 # failure) and kept in build/test-times.txt (.ci/run prints them too).
@@ -146,6 +146,11 @@ e2e-ci: venv collection build-tarball lab-build-all
 # re-runs with changed=0 (tests/e2e/own_playbook_e2e.sh; figures in docs/testing.md).
 e2e-own-playbook: venv build-tarball lab-build
 	bash tests/e2e/own_playbook_e2e.sh
+
+# CIS Kubernetes Benchmark (kube-bench) on every host of the deployed lab KUBEBIN_LAB_NAME:
+# 0 FAIL wanted (tests/e2e/cis_e2e.sh; our settings in docs/security.md).
+cis: venv
+	bash tests/e2e/cis_e2e.sh
 
 lab-ping: venv
 	ansible -i "$$($(PYTHON) hack/lab/lab.py inventory)" all -m ping

@@ -23,7 +23,9 @@
 #                copy of the checkout, as root over root SSH, bare `ansible-playbook site.yml`
 #                reports changed=0 on the upgraded, scaled and restored cluster;
 #   5. verify    tests/e2e/verify.yml: nodes Ready, CSRs, a forged CSR refused, a workload
-#                reached by pod IP, ClusterIP and DNS, logs and exec.
+#                reached by pod IP, ClusterIP and DNS, logs and exec;
+#   6. cis       tests/e2e/cis_e2e.sh: the CIS Kubernetes Benchmark (kube-bench) on every
+#                host, 0 FAIL.
 # Prints each step's duration and the total; the lab is removed at the end (CI_E2E_KEEP=1
 # keeps it). Needs the lab components built (`make lab-build`); run it with `make e2e-ci`.
 set -euo pipefail
@@ -86,5 +88,6 @@ verify() {
   grep -E '"msg": "(node|forged)' "$logs/verify.log" || true
 }
 step verify verify
+step cis env LOGS="$logs/cis" bash tests/e2e/cis_e2e.sh
 report
 echo "ci e2e: PASS"
