@@ -90,22 +90,23 @@ seealso:
 
 EXAMPLES = r"""
 ---
+# ansible_host must be each node's IP address here (not a host name)
 - name: Describe the expected nodes from the inventory
   ansible.builtin.set_fact:
     expected_nodes: "{{ expected_nodes | default([]) + [{'name': item, 'addresses': [hostvars[item].ansible_host]}] }}"
   loop: "{{ groups['nodes'] }}"
   run_once: true
 
-- name: Approve the kubelet CSRs of the nodes, waiting for them
+- name: Approve the kubelet CSRs of the nodes, waiting for them (from the controller)
   kubebin.cluster.csr_approve:
-    kubeconfig: /etc/kubernetes/admin.kubeconfig
+    kubeconfig: "{{ inventory_dir }}/.kubebin/kubebin/admin.kubeconfig"
     nodes: "{{ expected_nodes }}"
     wait_for: "{{ groups['nodes'] }}"
     timeout: 300
   delegate_to: localhost
   run_once: true
 
-- name: Approve what is pending now, for two known nodes
+- name: Approve what is pending now, for two known nodes (on a master)
   kubebin.cluster.csr_approve:
     kubeconfig: /etc/kubernetes/admin.kubeconfig
     nodes:
