@@ -25,7 +25,8 @@ recap() { sed -n '/^PLAY RECAP/,$p' "$logs/$1.log"; }
 # playbooks by FQCN (site.yml -> kubebin.cluster.site), from its home directory (so this
 # checkout's ansible.cfg is not read), against its own inventory directory that reaches the
 # hosts as the lab's non-root sudo account with ansible_become. Unset: the caller's user,
-# this checkout, the lab inventory.
+# this checkout, the lab inventory. KUBEBIN_E2E_VENV: another virtualenv of that user's home
+# (default venv).
 e2e_operator_home() { getent passwd "$KUBEBIN_E2E_OPERATOR" | cut -d: -f6; }
 
 # e2e_inventory: the inventory path for this posture; in operator mode (re)written from the
@@ -49,7 +50,7 @@ ap_argv() {
   local home a; home=$(e2e_operator_home)
   AP_DIR=$home
   AP_ARGV=(runuser -u "$KUBEBIN_E2E_OPERATOR" -- env -i "HOME=$home" "USER=$KUBEBIN_E2E_OPERATOR"
-           "PATH=$home/venv/bin:$home/sysbin" LANG=C.UTF-8 ansible-playbook)
+           "PATH=$home/${KUBEBIN_E2E_VENV:-venv}/bin:$home/sysbin" LANG=C.UTF-8 ansible-playbook)
   for a in "$@"; do
     case $a in
       /*) ;;
