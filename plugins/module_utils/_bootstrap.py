@@ -16,7 +16,7 @@ import re
 import secrets as pysecrets
 import typing as t
 
-from ansible_collections.kubebin.cluster.plugins.module_utils._pki import write_atomic
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import FieldError, read_file, write_atomic
 
 SECRET_TYPE = "bootstrap.kubernetes.io/token"
 NAMESPACE = "kube-system"
@@ -29,10 +29,8 @@ USAGES = ("authentication", "signing")
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubebin.cluster"}
 
 
-class TokenError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+class TokenError(FieldError):
+    """A user-facing error; ``field`` names the option at fault."""
 
 
 class Token(t.NamedTuple):
@@ -192,15 +190,9 @@ def token_csv_line(token: str, user: str, uid: str, groups: t.Sequence[str]) -> 
 
 def write_token_csv(path: str, line: str, check_mode: bool) -> bool:
     """Make ``path`` hold exactly ``line`` (mode 0600); True when it changed."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            current = handle.read()
-    except FileNotFoundError:
-        current = None
-    except OSError as exc:
-        raise TokenError("token_csv", f"cannot read {path}: {exc.strerror}") from None
+    current = read_file(path, "token_csv", TokenError, missing_ok=True)
     changed = current is None or \
-        current != line or (os.stat(path).st_mode & 0o777) != 0o600
+        current != line.encode() or (os.stat(path).st_mode & 0o777) != 0o600
     if changed and not check_mode:
         write_atomic(path, line.encode(), 0o600)
     return changed

@@ -27,10 +27,18 @@ import datetime
 import hashlib
 import os
 import re
-import tempfile
 import traceback
 import typing as t
 from urllib.parse import urlsplit
+
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import (
+    FieldError,
+    is_issued_by,
+    key_matches_cert,
+    not_after,
+    read_file,
+    write_atomic,
+)
 
 try:
     import yaml
@@ -43,9 +51,8 @@ else:
 
 try:
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 except ImportError:
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
@@ -67,13 +74,8 @@ PEM_CERT_RE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CER
 Config = t.Dict[str, t.Any]
 
 
-class KubeconfigError(Exception):
+class KubeconfigError(FieldError):
     """A user error; ``field`` names the module option that caused it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class Material(t.NamedTuple):
@@ -112,15 +114,6 @@ def validate_server(server: str | None) -> str:
     return server
 
 
-def read_file(field: str, path: str) -> bytes:
-    """Read a file for option ``field``; an unreadable file is an error naming ``field``."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise KubeconfigError(field, f"cannot read {path}: {exc.strerror or exc}") from None
-
-
 def _content(field: str, content: str | bytes) -> bytes:
     data = content.encode("utf-8") if isinstance(content, str) else content
     if not data.strip():
@@ -152,53 +145,16 @@ def load_private_key(field: str, pem: bytes) -> t.Any:
         raise KubeconfigError(field, f"is not a valid PEM private key ({type(exc).__name__})") from None
 
 
-def _public_der(key: t.Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def is_issued_by(cert: t.Any, ca: t.Any) -> bool:
-    """True when ``cert``'s issuer is ``ca``'s subject and ``ca``'s key verifies its signature."""
-    if cert.issuer != ca.subject:
-        return False
-    verify = getattr(cert, "verify_directly_issued_by", None)
-    try:
-        if verify is not None:  # cryptography >= 40
-            verify(ca)
-            return True
-        public_key = ca.public_key()
-        if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
-        elif isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
-        else:  # Ed25519 / Ed448
-            public_key.verify(cert.signature, cert.tbs_certificate_bytes)
-        return True
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-
-
-def key_matches_cert(key: t.Any, cert: t.Any) -> bool:
-    """True when the private key's public half is the certificate's public key."""
-    return _public_der(key.public_key()) == _public_der(cert.public_key())
-
-
-def _not_after(cert: t.Any) -> datetime.datetime:
-    value = getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
-    if value is None:
-        value = cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
-    return value
-
-
 def _expiry_warnings(field: str, cert: t.Any, now: datetime.datetime) -> t.List[str]:
-    if _not_after(cert) < now:
-        return [f"{field}: the certificate {cert.subject.rfc4514_string()} expired on {_not_after(cert).isoformat()}"]
+    if not_after(cert) < now:
+        return [f"{field}: the certificate {cert.subject.rfc4514_string()} expired on {not_after(cert).isoformat()}"]
     return []
 
 
 def _pick(params: t.Mapping[str, t.Any], path_field: str, content_field: str) -> t.Tuple[str, bytes] | None:
     """Return (field name to blame, bytes) from a path option or its ``*_content`` twin."""
     if params.get(path_field):
-        return path_field, read_file(path_field, params[path_field])
+        return path_field, read_file(params[path_field], path_field, KubeconfigError)
     if params.get(content_field) is not None:
         return content_field, _content(content_field, params[content_field])
     return None
@@ -537,33 +493,23 @@ def read_existing(path: str) -> bytes | None:
         return None
     if os.path.isdir(path):
         raise KubeconfigError("path", f"{path} is a directory")
-    return read_file("path", path)
+    return read_file(path, "path", KubeconfigError)
 
 
 def write_atomically(module: t.Any, path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory.
+    """Write ``text`` to ``path`` atomically (``_common.write_atomic``).
 
-    The temporary file is created 0600 and gets the requested mode before it is renamed,
+    The temporary file is created 0600 and, before it is renamed, gets the module's
+    ``mode`` (octal or symbolic) and, under SELinux, the context of the file it replaces,
     so the secrets are never readable by others, not even for a moment.
     """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise KubeconfigError("path", f"the directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kubeconfig.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        mode = module.params.get("mode")
-        if os.path.exists(path):
-            # Tighten the old file first: atomic_move copies its mode and owner to the new one.
-            module.set_mode_if_different(path, mode, False)
-            module.atomic_move(tmp, path)
-        else:
-            # atomic_move would chmod a new file to 0666 & ~umask; rename ourselves instead.
-            module.set_mode_if_different(tmp, mode, False)
-            os.rename(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    def prepare(tmp: str) -> None:
+        module.set_mode_if_different(tmp, module.params.get("mode"), False)
+        if os.path.exists(path) and module.selinux_enabled():
+            module.set_context_if_different(tmp, module.selinux_context(path), False)
+
+    write_atomic(path, text.encode("utf-8"), mode=None, prepare=prepare)

@@ -17,14 +17,22 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import tempfile
 import typing as t
+
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import (
+    FieldError,
+    is_issued_by,
+    key_matches_cert,
+    not_after,
+    public_der,
+    read_file,
+    write_atomic,
+)
 
 try:
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     HAS_CRYPTOGRAPHY = True
@@ -41,18 +49,30 @@ DEFAULT_CAS = (
     {"name": "etcd-ca", "common_name": "etcd-ca"},
     {"name": "front-proxy-ca", "common_name": "kubernetes-front-proxy-ca"},
 )
+# The defaults of cert_authority's options, in one place: the module's argument_spec takes
+# them from here, and plan() fills them in for a caller that leaves an option out.
+OPTION_DEFAULTS: dict[str, t.Any] = {
+    "shared_ca": False,
+    "ca_key_type": "rsa2048",
+    "ca_validity_days": 3650,  # 10 years, as kubeadm
+    "certificates": [],
+    "key_type": "rsa2048",
+    "validity_days": 365,  # 1 year, as kubeadm
+    "renew_before_days": 30,
+    "service_account_key": True,
+    "service_account_key_name": "sa",
+    "service_account_key_type": "rsa2048",
+    "force_ca": False,
+    "force_renew": [],
+}
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 CERT_MODE = 0o644
 KEY_MODE = 0o600
 DIR_MODE = 0o700
 
 
-class PKIError(Exception):
+class PKIError(FieldError):
     """A user-facing error; ``field`` names the option or file at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 # --------------------------------------------------------------------------- specs
@@ -211,19 +231,8 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def read_file(path: str, field: str) -> bytes | None:
-    """Return the file's bytes, None when it does not exist; raise when unreadable."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise PKIError(field, f"cannot read {path}: {exc.strerror}") from None
-
-
 def load_cert(path: str, field: str) -> "x509.Certificate | None":
-    data = read_file(path, field)
+    data = read_file(path, field, PKIError, missing_ok=True)
     if data is None:
         return None
     try:
@@ -238,44 +247,13 @@ def load_key(path: str, field: str, validate: bool = False):
     a no-op run only compares public halves, so it skips the check; a CA key is
     loaded again with it before it signs anything.
     """
-    data = read_file(path, field)
+    data = read_file(path, field, PKIError, missing_ok=True)
     if data is None:
         return None
     try:
         return serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=not validate)
     except (ValueError, TypeError):
         raise PKIError(field, f"{path} is not an unencrypted PEM private key (corrupt file?)") from None
-
-
-def write_atomic(path: str, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and rename.
-
-    The temp file gets ``mode`` before any byte is written, so a key is never
-    readable by others, not even for an instant.
-    """
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def fix_mode(path: str, mode: int, check_mode: bool) -> bool:
-    """Ensure an existing file has ``mode``; return True when it had another."""
-    current = os.stat(path).st_mode & 0o7777
-    if current == mode:
-        return False
-    if not check_mode:
-        os.chmod(path, mode)
-    return True
 
 
 # ---------------------------------------------------------------- key handling
@@ -296,15 +274,6 @@ def key_type_of(key) -> str:
     return type(key).__name__
 
 
-def _pub_der(public_key) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def key_matches_cert(key, cert) -> bool:
-    return _pub_der(key.public_key()) == _pub_der(cert.public_key())
-
-
 def key_pem(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM,
                              serialization.PrivateFormat.TraditionalOpenSSL
@@ -316,23 +285,6 @@ def cert_pem(cert) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def signed_by(cert, ca_cert) -> bool:
-    """True when ``cert`` names ``ca_cert`` as issuer and its signature verifies."""
-    if cert.issuer != ca_cert.subject:
-        return False
-    public = ca_cert.public_key()
-    try:
-        if isinstance(public, rsa.RSAPublicKey):
-            public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
-                          cert.signature_hash_algorithm)
-        else:
-            public.verify(cert.signature, cert.tbs_certificate_bytes,
-                          ec.ECDSA(cert.signature_hash_algorithm))
-    except (InvalidSignature, TypeError, ValueError):
-        return False
-    return True
-
-
 # --------------------------------------------------------------- cert contents
 
 
@@ -340,10 +292,6 @@ def _name(common_name: str, organization: t.Sequence[str]):
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organization]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     return x509.Name(attrs)
-
-
-def not_after(cert) -> datetime.datetime:
-    return cert.not_valid_after_utc
 
 
 def subject_of(cert) -> tuple[str, tuple[str, ...]]:
@@ -452,7 +400,7 @@ def needs_regeneration(spec: CertSpec, cert, key, ca_cert, at: datetime.datetime
         return "key does not match certificate"
     if key_type_of(key) != spec.key_type:
         return f"key type is {key_type_of(key)}, want {spec.key_type}"
-    if ca_cert is None or not signed_by(cert, ca_cert):
+    if ca_cert is None or not is_issued_by(cert, ca_cert):
         return f"not signed by the current CA {spec.ca!r}"
     if subject_of(cert) != (spec.common_name, tuple(sorted(spec.organization))):
         return "subject changed"
@@ -532,7 +480,7 @@ def _paths(directory: str, name: str, public_suffix: str = ".pem") -> tuple[str,
 
 
 def _load_public(path: str, field: str):
-    data = read_file(path, field)
+    data = read_file(path, field, PKIError, missing_ok=True)
     if data is None:
         return None
     try:
@@ -544,23 +492,25 @@ def _load_public(path: str, field: str):
 def plan(params: dict, at: datetime.datetime | None = None) -> Plan:
     """Read and validate everything, decide what to do; write nothing."""
     at = at or now()
-    directory = params["path"]
+    directory = params.get("path")
     if not directory:
         raise PKIError("path", "must be set")
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise PKIError("path", f"{directory} exists and is not a directory")
-    shared = bool(params.get("shared_ca"))
+    opts = dict(OPTION_DEFAULTS)
+    opts.update((name, value) for name, value in params.items() if value is not None)
+    shared = bool(opts["shared_ca"])
     defaults = {
-        "ca_key_type": params.get("ca_key_type") or "rsa2048",
-        "ca_validity_days": params.get("ca_validity_days") or 3650,
-        "key_type": params.get("key_type") or "rsa2048",
-        "validity_days": params.get("validity_days") or 365,
-        "renew_before_days": 30 if params.get("renew_before_days") is None else params["renew_before_days"],
-        "service_account_name": params.get("service_account_key_name") if params.get("service_account_key", True) else None,
+        "ca_key_type": _key_type(opts["ca_key_type"], "ca_key_type"),
+        "ca_validity_days": _positive_int(opts["ca_validity_days"], "ca_validity_days"),
+        "key_type": _key_type(opts["key_type"], "key_type"),
+        "validity_days": _positive_int(opts["validity_days"], "validity_days"),
+        "renew_before_days": _positive_int(opts["renew_before_days"], "renew_before_days", allow_zero=True),
+        "service_account_name": opts["service_account_key_name"] if opts["service_account_key"] else None,
     }
-    ca_specs = parse_ca_specs(params.get("cas"), shared, defaults)
-    cert_specs = parse_cert_specs(params.get("certificates") or [], [c.name for c in ca_specs], shared, defaults)
-    force_renew = set(_str_list(params.get("force_renew"), "force_renew"))
+    ca_specs = parse_ca_specs(opts.get("cas"), shared, defaults)
+    cert_specs = parse_cert_specs(opts["certificates"], [c.name for c in ca_specs], shared, defaults)
+    force_renew = set(_str_list(opts["force_renew"], "force_renew"))
     unknown = force_renew - {c.name for c in cert_specs}
     if unknown:
         raise PKIError("force_renew", f"names no certificate in this call: {', '.join(sorted(unknown))}")
@@ -569,7 +519,7 @@ def plan(params: dict, at: datetime.datetime | None = None) -> Plan:
         sa_name = _file_name(sa_name, "service_account_key_name")
         if sa_name in {c.name for c in ca_specs}:
             raise PKIError("service_account_key_name", f"{sa_name!r} is also a CA name")
-    sa_key_type = _key_type(params.get("service_account_key_type") or "rsa2048", "service_account_key_type")
+    sa_key_type = _key_type(opts["service_account_key_type"], "service_account_key_type")
 
     items: list[Item] = []
     mode_fixes: list[tuple[str, int]] = []
@@ -587,7 +537,7 @@ def plan(params: dict, at: datetime.datetime | None = None) -> Plan:
         cert = load_cert(cert_path, field)
         key = load_key(key_path, field)
         reason = None
-        if params.get("force_ca"):
+        if opts["force_ca"]:
             reason = "force_ca=true" if (cert or key) else "missing"
         elif cert is None and key is None:
             reason = "missing"
@@ -626,7 +576,7 @@ def plan(params: dict, at: datetime.datetime | None = None) -> Plan:
             reason = "missing" if pub is None else "private key missing"
         elif pub is None:
             reason = "public key missing"
-        elif _pub_der(key.public_key()) != _pub_der(pub):
+        elif public_der(key.public_key()) != public_der(pub):
             reason = "public key does not match the private key"
         elif key_type_of(key) != sa_key_type:
             warnings.append(f"service-account key is {key_type_of(key)}, not {sa_key_type}; it is kept, since a "

@@ -256,6 +256,7 @@ service_account:
   type: dict
 """
 
+import copy
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -266,9 +267,11 @@ KEY_TYPES = list(_pki.KEY_TYPES)
 
 
 def argument_spec() -> dict:
+    """The options; their defaults are _pki.OPTION_DEFAULTS (one source for the module and plan())."""
+    defaults = copy.deepcopy(_pki.OPTION_DEFAULTS)
     return dict(
         path=dict(type="path", required=True),
-        shared_ca=dict(type="bool", default=False),
+        shared_ca=dict(type="bool", default=defaults["shared_ca"]),
         cas=dict(type="list", elements="dict", options=dict(
             name=dict(type="str", required=True),
             common_name=dict(type="str", required=True),
@@ -276,9 +279,9 @@ def argument_spec() -> dict:
             key_type=dict(type="str", choices=KEY_TYPES),
             validity_days=dict(type="int"),
         )),
-        ca_key_type=dict(type="str", default="rsa2048", choices=KEY_TYPES),
-        ca_validity_days=dict(type="int", default=3650),
-        certificates=dict(type="list", elements="dict", default=[], options=dict(
+        ca_key_type=dict(type="str", default=defaults["ca_key_type"], choices=KEY_TYPES),
+        ca_validity_days=dict(type="int", default=defaults["ca_validity_days"]),
+        certificates=dict(type="list", elements="dict", default=defaults["certificates"], options=dict(
             name=dict(type="str", required=True),
             ca=dict(type="str"),
             common_name=dict(type="str", required=True),
@@ -290,14 +293,14 @@ def argument_spec() -> dict:
             validity_days=dict(type="int"),
             renew_before_days=dict(type="int"),
         )),
-        key_type=dict(type="str", default="rsa2048", choices=KEY_TYPES),
-        validity_days=dict(type="int", default=365),
-        renew_before_days=dict(type="int", default=30),
-        service_account_key=dict(type="bool", default=True),
-        service_account_key_name=dict(type="str", default="sa"),
-        service_account_key_type=dict(type="str", default="rsa2048", choices=KEY_TYPES),
-        force_ca=dict(type="bool", default=False),
-        force_renew=dict(type="list", elements="str", default=[]),
+        key_type=dict(type="str", default=defaults["key_type"], choices=KEY_TYPES),
+        validity_days=dict(type="int", default=defaults["validity_days"]),
+        renew_before_days=dict(type="int", default=defaults["renew_before_days"]),
+        service_account_key=dict(type="bool", default=defaults["service_account_key"]),
+        service_account_key_name=dict(type="str", default=defaults["service_account_key_name"]),
+        service_account_key_type=dict(type="str", default=defaults["service_account_key_type"], choices=KEY_TYPES),
+        force_ca=dict(type="bool", default=defaults["force_ca"]),
+        force_renew=dict(type="list", elements="str", default=defaults["force_renew"]),
     )
 
 

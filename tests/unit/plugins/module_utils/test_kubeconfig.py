@@ -437,8 +437,8 @@ class FakeModule:
         os.chmod(path, int(mode, 8))
         return changed
 
-    def atomic_move(self, src, dest):
-        os.rename(src, dest)
+    def selinux_enabled(self):
+        return False
 
 
 def test_write_atomically_new_and_existing(tmp_path):

@@ -76,9 +76,9 @@ def test_first_run_creates_three_cas_sa_and_leaves(tmp_path):
     assert mode(pki / "sa-key.pem") == 0o600 and mode(pki / "sa.pub") == 0o644
 
     ca, etcd_ca = load(pki / "ca.pem"), load(pki / "etcd-ca.pem")
-    assert _pki.signed_by(load(pki / "kubernetes.pem"), ca)
-    assert _pki.signed_by(load(pki / "etcd1.pem"), etcd_ca)
-    assert not _pki.signed_by(load(pki / "etcd1.pem"), ca)
+    assert _pki.is_issued_by(load(pki / "kubernetes.pem"), ca)
+    assert _pki.is_issued_by(load(pki / "etcd1.pem"), etcd_ca)
+    assert not _pki.is_issued_by(load(pki / "etcd1.pem"), ca)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
 
     api = load(pki / "kubernetes.pem")
@@ -117,7 +117,7 @@ def test_shared_ca_signs_everything(tmp_path):
     result = run(params(tmp_path, shared_ca=True, certificates=[APISERVER, ETCD]))
     assert set(result["cas"]) == {"ca"}
     ca = load(tmp_path / "ca.pem")
-    assert _pki.signed_by(load(tmp_path / "etcd1.pem"), ca)
+    assert _pki.is_issued_by(load(tmp_path / "etcd1.pem"), ca)
     assert not (tmp_path / "etcd-ca.pem").exists()
 
 
@@ -216,7 +216,7 @@ def test_ca_is_never_regenerated_and_force_ca_reissues_all(tmp_path):
     assert result["cas"]["ca"]["reason"] == "force_ca=true"
     assert result["certificates"]["admin"]["reason"] == "not signed by the current CA 'ca'"
     assert (tmp_path / "ca.pem").read_bytes() != ca
-    assert _pki.signed_by(load(tmp_path / "admin.pem"), load(tmp_path / "ca.pem"))
+    assert _pki.is_issued_by(load(tmp_path / "admin.pem"), load(tmp_path / "ca.pem"))
 
 
 def test_ca_key_mismatch_is_refused(tmp_path):
@@ -306,3 +306,16 @@ def test_diff_has_no_key_material(tmp_path):
         if name.endswith("-key.pem"):
             body = (tmp_path / name).read_text().splitlines()[1]
             assert body not in text
+
+
+def test_plan_fills_in_the_option_defaults(tmp_path):
+    p = _pki.plan({"path": str(tmp_path), "service_account_key_type": "ecdsa-p256", "ca_key_type": "ecdsa-p256"})
+    assert [i.name for i in p.items] == ["ca", "etcd-ca", "front-proxy-ca", "sa"]
+    assert p.items[0].spec.validity_days == _pki.OPTION_DEFAULTS["ca_validity_days"]
+
+
+@pytest.mark.parametrize("option", ["validity_days", "ca_validity_days"])
+def test_zero_default_validity_names_the_option(tmp_path, option):
+    with pytest.raises(_pki.PKIError) as err:
+        _pki.plan(params(tmp_path, certificates=[ADMIN], **{option: 0}))
+    assert err.value.field == option
