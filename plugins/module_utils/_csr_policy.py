@@ -6,12 +6,27 @@
 ``evaluate()`` is pure: it takes a CSR as the API returns it (a dict) and the
 expected nodes, and returns a Decision. ``run()`` drives a service object (see
 ``_k8s_client.CSRService``) and is unit-tested with a fake one.
+
+The DNS names a node's serving certificate may carry (``parse_nodes()``), exactly, with no
+prefix or suffix matching:
+
+* its node name;
+* the names given for it in ``dns_names`` (the roles pass its inventory name, short host
+  name and FQDN from the facts);
+* for every domain D of ``dns_domains``: ``<node name>.D``, and ``<first label of the node
+  name>.D`` when the node name has dots.
+
+A name that would be allowed for two nodes is allowed for neither (a node's own node name
+stays its own). Localhost names and the names of the cluster's API and Services
+(``is_service_name()``) are never allowed, whatever the input; wildcards, IP addresses and
+invalid names in the input are errors (``PolicyError``), as are domains with a leading dot.
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import time
 import typing as t
 
@@ -46,9 +61,17 @@ class PolicyError(Exception):
         self.field = field
 
 
+# RFC 1123 host name, lowercase: labels of letters, digits and '-', at most 63 and 253 characters.
+DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+LOCALHOST_NAMES = frozenset({"localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4",
+                             "localhost6", "localhost6.localdomain6", "ip6-localhost", "ip6-loopback"})
+
+
 class Node(t.NamedTuple):
     name: str
     addresses: frozenset  # normalised IP strings
+    dns_names: frozenset = frozenset()  # every DNS SAN allowed (the node name is always allowed too)
+    withheld: frozenset = frozenset()  # names left out because they would be allowed for several nodes
 
 
 class Decision(t.NamedTuple):
@@ -66,9 +89,78 @@ class Request(t.NamedTuple):
     other_sans: tuple[str, ...]
 
 
-def parse_nodes(raw: list[dict]) -> dict[str, Node]:
-    nodes: dict[str, Node] = {}
+def is_localhost(name: str) -> bool:
+    return name in LOCALHOST_NAMES or name.endswith(".localhost")
+
+
+def is_service_name(name: str) -> bool:
+    """A name of the cluster's API or of its Service/Pod DNS records, whatever the cluster domain.
+
+    ``kubernetes``, ``kubernetes.default[.svc[.<domain>]]``, ``<svc>.<ns>.svc[.<domain>]``,
+    ``<host>.<svc>.<ns>.svc[.<domain>]`` and ``<ip>.<ns>.pod[.<domain>]``. Pods trust the cluster
+    CA (kube-root-ca.crt), so a node must never get a certificate for one of these.
+    """
+    labels = name.split(".")
+    if labels[0] == "kubernetes" and (len(labels) == 1 or labels[1] == "default"):
+        return True
+    return "svc" in labels[2:4] or labels[2:3] == ["pod"]
+
+
+def check_dns_name(field: str, value: t.Any, what: str = "DNS name") -> str:
+    """A lowercase RFC 1123 name, or a PolicyError naming the field and what is wrong."""
+    if not isinstance(value, str) or not value:
+        raise PolicyError(field, f"{value!r}: a {what} must be a non-empty string")
+    name = value.lower()
+    if "*" in name:
+        raise PolicyError(field, f"{value!r}: wildcards are not allowed" + (
+            "; list the domain itself (example.com allows <node>.example.com)" if what == "domain" else ""))
+    if name.startswith("."):
+        raise PolicyError(field, f"{value!r}: no leading dot; write {name.lstrip('.')!r}")
+    if name.endswith("."):
+        raise PolicyError(field, f"{value!r}: no trailing dot; write {name.rstrip('.')!r}")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        raise PolicyError(field, f"{value!r} is an IP address, not a {what}" + (
+            "; put it in addresses" if what == "DNS name" else ""))
+    if not DNS_NAME_RE.match(name):
+        raise PolicyError(field, f"{value!r} is not a valid {what} (RFC 1123: letters, digits, '-' and '.', "
+                                 "labels of at most 63 and names of at most 253 characters)")
+    if what == "domain":
+        if is_localhost(name) or name == "localdomain":
+            raise PolicyError(field, f"{value!r}: localhost names are never approved")
+        if is_service_name(name) or is_service_name("node." + name):
+            raise PolicyError(field, f"{value!r}: names under it are Kubernetes API or Service names")
+    return name
+
+
+def parse_dns_domains(raw: t.Sequence[str] | None, field: str = "dns_domains") -> tuple[str, ...]:
+    if raw is not None and not isinstance(raw, (list, tuple)):
+        raise PolicyError(field, "must be a list of domain names")
+    return tuple(dict.fromkeys(check_dns_name(f"{field}[{i}]", d, "domain") for i, d in enumerate(raw or ())))
+
+
+def _allowed_dns_names(name: str, dns_names: t.Iterable[str], domains: t.Sequence[str]) -> set[str]:
+    """Every DNS name node `name` may have, before the names shared with other nodes are removed."""
+    allowed = {name.lower()} | set(dns_names)
+    labels = {name.lower(), name.lower().split(".")[0]}
+    allowed |= {f"{label}.{domain}" for label in labels for domain in domains}
+    return {n for n in allowed if not is_localhost(n) and not is_service_name(n) and DNS_NAME_RE.match(n)}
+
+
+def parse_nodes(raw: list[dict], dns_domains: t.Sequence[str] | None = None) -> dict[str, Node]:
+    """The expected nodes, each with its IP addresses and the exact DNS names it may have.
+
+    ``dns_domains`` is a list of domains D for which ``<node name>.D`` (and ``<short name>.D``) is allowed.
+    """
+    domains = parse_dns_domains(dns_domains)
+    parsed: list[tuple[str, frozenset, set[str]]] = []
+    names: set[str] = set()
     for i, item in enumerate(raw or []):
+        if not isinstance(item, dict):
+            raise PolicyError(f"nodes[{i}]", "must be a dictionary with name, addresses and dns_names")
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise PolicyError(f"nodes[{i}].name", "must be a non-empty string")
@@ -78,10 +170,44 @@ def parse_nodes(raw: list[dict]) -> dict[str, Node]:
                 addresses.add(str(ipaddress.ip_address(str(address))))
             except ValueError:
                 raise PolicyError(f"nodes[{i}].addresses[{j}]", f"{address!r} is not an IP address") from None
-        if name in nodes:
+        raw_names = item.get("dns_names") or []
+        if not isinstance(raw_names, (list, tuple)):
+            raise PolicyError(f"nodes[{i}].dns_names", "must be a list of DNS names")
+        dns_names = {check_dns_name(f"nodes[{i}].dns_names[{j}]", d) for j, d in enumerate(raw_names)}
+        if name in names:
             raise PolicyError(f"nodes[{i}].name", f"duplicate node {name!r}")
-        nodes[name] = Node(name, frozenset(addresses))
+        names.add(name)
+        parsed.append((name, frozenset(addresses), _allowed_dns_names(name, dns_names, domains)))
+    claims: dict[str, int] = {}
+    for _name, _addresses, allowed in parsed:
+        for dns in allowed:
+            claims[dns] = claims.get(dns, 0) + 1
+    own = {name.lower() for name in names}
+    nodes: dict[str, Node] = {}
+    for name, addresses, allowed in parsed:
+        shared = {d for d in allowed if d != name.lower() and (claims[d] > 1 or d in own)}
+        nodes[name] = Node(name, addresses, frozenset(allowed - shared), frozenset(shared))
     return nodes
+
+
+def dns_refusal(dns: str, node: Node, nodes: dict[str, Node]) -> str | None:
+    """Why DNS SAN `dns` may not be in `node`'s serving certificate, or None when it may."""
+    name = dns.lower()
+    if "*" in name:
+        return f"DNS SAN {dns!r} is a wildcard; a kubelet serving certificate names its node only"
+    if is_localhost(name):
+        return f"DNS SAN {dns!r} is a localhost name"
+    if is_service_name(name):
+        return f"DNS SAN {dns!r} is a Kubernetes API or Service name"
+    allowed = node.dns_names | {node.name.lower()}
+    if name in allowed:
+        return None
+    others = sorted(n.name for n in nodes.values() if n.name != node.name and name in (n.dns_names | {n.name.lower()}))
+    if others:
+        return f"DNS SAN {dns!r} is a name of node {others[0]!r}, not of node {node.name!r}"
+    if name in node.withheld:
+        return f"DNS SAN {dns!r} would be a name of several nodes, so of none"
+    return f"DNS SAN {dns!r} is not a name of node {node.name!r} (allowed: {', '.join(sorted(allowed))})"
 
 
 def parse_request(request_b64: str) -> Request:
@@ -163,8 +289,9 @@ def evaluate(csr: dict, nodes: dict[str, Node], max_expiration_seconds: int) -> 
             if ip not in allowed:
                 return reject(f"IP SAN {ip} is not an address of node {node!r} (known: {', '.join(sorted(allowed)) or 'none'})")
         for dns in request.dns_names:
-            if dns != node and not dns.startswith(node + "."):
-                return reject(f"DNS SAN {dns!r} is not the node name {node!r} or prefixed by '{node}.'")
+            refusal = dns_refusal(dns, nodes[node], nodes)
+            if refusal:
+                return reject(refusal)
         return Decision("approve", "kubelet serving certificate matches its node", node, kind)
 
     # client certificate of a kubelet: first from a bootstrap token, then renewals by the node itself

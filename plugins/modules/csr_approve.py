@@ -20,7 +20,11 @@ description:
     O(nodes); no e-mail or URI SANs; C(expirationSeconds), when requested, at most O(max_expiration_seconds)."
   - "Serving certificates: the requesting user is the CN and is in C(system:nodes); usages are C(digital signature),
     C(server auth) (and C(key encipherment)); every IP SAN is one of that node's O(nodes[].addresses); every DNS SAN is
-    the node name or starts with C(<name>.)."
+    exactly one of the names that node has (compared case-insensitively, no prefix or wildcard matching): its node name,
+    one of its O(nodes[].dns_names), or C(<name>.<domain>) for a domain of O(dns_domains)."
+  - "A DNS name that would be allowed for two nodes is allowed for neither (a node name stays its own node's).
+    Wildcards, localhost names and the names of the cluster's API and Services (C(kubernetes),
+    C(kubernetes.default[.svc[.<domain>]]), C(<svc>.<ns>.svc[.<domain>]), C(<ip>.<ns>.pod[.<domain>])) are never approved."
   - "Client certificates: no SANs; usages within C(digital signature), C(key encipherment), C(client auth); requested
     either by a bootstrap token user (C(system:bootstrap:<id>) in C(system:bootstrappers)) or, for a renewal, by the
     node itself (the requesting user equals the CN)."
@@ -55,6 +59,23 @@ options:
         type: list
         elements: str
         default: []
+      dns_names:
+        description:
+          - DNS names the node has besides its node name (its host name and FQDN, for example), each allowed as a DNS
+            SAN of its serving certificate. Exact names, no wildcards; IP addresses belong in O(nodes[].addresses).
+          - Localhost names and Kubernetes API or Service names in this list are ignored.
+        type: list
+        elements: str
+        default: []
+  dns_domains:
+    description:
+      - Domains under which every node may also be named. For each domain C(D), a node named C(<name>) may have the
+        DNS SAN C(<name>.D), and, when C(<name>) has dots, C(<first label of name>.D). Nothing deeper
+        (C(<name>.evil.D) is refused).
+      - Write the domain itself (C(example.com)); a leading dot, a trailing dot or a wildcard is an error.
+    type: list
+    elements: str
+    default: []
   wait_for:
     description:
       - Node names whose CSRs must be approved before the module returns (approved now, or approved earlier and
@@ -112,8 +133,11 @@ EXAMPLES = r"""
     nodes:
       - name: node1
         addresses: [192.0.2.31]
+        dns_names: [node1.corp.example]
       - name: node2
         addresses: [192.0.2.32, "2001:db8::32"]
+    # node1.k8s.example and node2.k8s.example are allowed too
+    dns_domains: [k8s.example]
 """
 
 RETURN = r"""
@@ -167,7 +191,9 @@ def main() -> None:
             nodes=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
                 addresses=dict(type="list", elements="str", default=[]),
+                dns_names=dict(type="list", elements="str", default=[]),
             )),
+            dns_domains=dict(type="list", elements="str", default=[]),
             wait_for=dict(type="list", elements="str", default=[]),
             wait_for_kinds=dict(type="list", elements="str", choices=["client", "serving"], default=["client", "serving"]),
             timeout=dict(type="int", default=300),
@@ -182,7 +208,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=_csr_policy.CRYPTOGRAPHY_IMPORT_ERROR)
     params = module.params
     try:
-        nodes = _csr_policy.parse_nodes(params["nodes"])
+        nodes = _csr_policy.parse_nodes(params["nodes"], params["dns_domains"])
         service = _k8s_client.CSRService(_k8s_client.connect(params["kubeconfig"], params["context"]))
         result = _csr_policy.run(
             service, nodes,

@@ -6,7 +6,8 @@
 Installed by the kubebin.cluster.master role and run by kubebin-csr-approver.timer on every
 master. One run lists the CertificateSigningRequests, decides on each with ``evaluate()``
 of the collection's ``_csr_policy`` module (the very code of kubebin.cluster.csr_approve,
-installed beside this script) and approves those that pass, through the approval
+installed beside this script) against the nodes of its config (name, addresses, dns_names,
+and the cluster-wide dns_domains), and approves those that pass, through the approval
 subresource, with the approver's own client certificate. Every decision is logged to
 stdout (the journal). A CSR that fails the policy is left pending and logged once.
 
@@ -114,12 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     seen_file = os.path.join(state_dir, "rejected.json") if state_dir else ""
     try:
         config = load_config(args.config)
-        nodes = _csr_policy.parse_nodes(config["nodes"])
+        nodes = _csr_policy.parse_nodes(config["nodes"], config.get("dns_domains") or [])
         client = Client(config)
         pending = decide(client.list(), nodes, set(config["signers"]),
                          int(config.get("max_expiration_seconds", 31536000)))
-    except (ApproverError, _csr_policy.PolicyError) as exc:
+    except ApproverError as exc:
         print(f"error: {exc}", flush=True)
+        return 1
+    except _csr_policy.PolicyError as exc:
+        print(f"error: config {args.config}: {exc}", flush=True)
         return 1
     try:
         with open(seen_file, encoding="utf-8") as handle:

@@ -45,10 +45,10 @@ def request(cn, dns=(), ips=()):
     return base64.b64encode(builder.sign(KEY, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)).decode()
 
 
-def serving(name, node, ip, username=None, conditions=()):
+def serving(name, node, ip, username=None, conditions=(), dns=None):
     cn = f"system:node:{node}"
     return {"metadata": {"name": name, "resourceVersion": "7"},
-            "spec": {"signerName": _csr_policy.SIGNER_SERVING, "request": request(cn, (node,), (ip,)),
+            "spec": {"signerName": _csr_policy.SIGNER_SERVING, "request": request(cn, dns or (node,), (ip,)),
                      "username": username or cn, "groups": ["system:nodes", "system:authenticated"],
                      "usages": ["digital signature", "server auth"]},
             "status": {"conditions": [{"type": c, "status": "True"} for c in conditions]}}
@@ -82,7 +82,9 @@ class FakeClient:
 def setup(approver, tmp_path, monkeypatch):
     config = {"server": "https://127.0.0.1:6443", "ca_file": "ca", "cert_file": "c", "key_file": "k",
               "signers": [_csr_policy.SIGNER_SERVING], "max_expiration_seconds": 31536000,
-              "nodes": [{"name": "node1", "addresses": ["192.0.2.31"]}, {"name": "node2", "addresses": ["192.0.2.32"]}]}
+              "dns_domains": ["k8s.example"],
+              "nodes": [{"name": "node1", "addresses": ["192.0.2.31"], "dns_names": ["node1.corp.example"]},
+                        {"name": "node2", "addresses": ["192.0.2.32"], "dns_names": []}]}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     state = tmp_path / "state"
@@ -111,6 +113,57 @@ def test_approves_a_valid_serving_csr_and_rejects_a_forged_one(setup, capsys):
     assert "approved good" in out
     assert "rejected forged-ip" in out and "IP SAN 192.0.2.99" in out
     assert "rejected other-user" in out and "differs from the requesting user" in out
+
+
+def test_dns_names_and_domains_of_the_config_are_the_policy(setup, capsys):
+    run, _calls = setup
+    rc, fake = run([serving("own-names", "node1", "192.0.2.31", dns=("node1", "node1.corp.example", "node1.k8s.example")),
+                    serving("prefix-trick", "node1", "192.0.2.31", dns=("node1.evil.example",)),
+                    serving("other-domain", "node2", "192.0.2.32", dns=("node2.corp.example",)),
+                    serving("other-node", "node2", "192.0.2.32", dns=("node1.k8s.example",)),
+                    serving("wildcard", "node1", "192.0.2.31", dns=("*.k8s.example",))])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert [a[0] for a in fake.approved] == ["own-names"]
+    assert "rejected prefix-trick" in out and "DNS SAN 'node1.evil.example' is not a name of node 'node1'" in out
+    assert "rejected other-domain" in out and "DNS SAN 'node2.corp.example' is not a name of node 'node2'" in out
+    assert "rejected other-node" in out and "is a name of node 'node1', not of node 'node2'" in out
+    assert "rejected wildcard" in out and "is a wildcard" in out
+
+
+def test_a_config_without_dns_keys_allows_the_node_name_only(approver, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"server": "x", "ca_file": "a", "cert_file": "b", "key_file": "c",
+                                "signers": [_csr_policy.SIGNER_SERVING],
+                                "nodes": [{"name": "node1", "addresses": ["192.0.2.31"]}]}))
+    fake = FakeClient([serving("plain", "node1", "192.0.2.31"),
+                       serving("domain", "node1", "192.0.2.31", dns=("node1.k8s.example",))])
+    monkeypatch.setattr(approver, "Client", lambda cfg: fake)
+    assert approver.main(["--config", str(path)]) == 0
+    assert [a[0] for a in fake.approved] == ["plain"]
+    assert "rejected domain" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("dns_domains", [".k8s.example"], "dns_domains[0]: '.k8s.example': no leading dot"),
+    ("dns_domains", ["*.k8s.example"], "dns_domains[0]: '*.k8s.example': wildcards are not allowed"),
+    ("dns_names", ["*.corp.example"], "nodes[0].dns_names[0]: '*.corp.example': wildcards are not allowed"),
+])
+def test_bad_dns_config_is_an_error_naming_the_field(approver, tmp_path, monkeypatch, capsys, key, value, message):
+    node = {"name": "node1", "addresses": ["192.0.2.31"]}
+    config = {"server": "x", "ca_file": "a", "cert_file": "b", "key_file": "c", "signers": [_csr_policy.SIGNER_SERVING],
+              "nodes": [node]}
+    if key == "dns_names":
+        node["dns_names"] = value
+    else:
+        config[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    fake = FakeClient([serving("plain", "node1", "192.0.2.31")])
+    monkeypatch.setattr(approver, "Client", lambda cfg: fake)
+    assert approver.main(["--config", str(path)]) == 1
+    assert fake.approved == []
+    assert f"error: config {path}: {message}" in capsys.readouterr().out
 
 
 def test_only_configured_signers_and_pending_csrs(setup, capsys):
