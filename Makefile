@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build
 export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
-.PHONY: test venv unit sanity lint integration collection build-tarball bench clean \
+.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
 	deploy e2e e2e-ci e2e-own-playbook cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
@@ -43,15 +43,20 @@ $(VENV)/.stamp: tests/requirements.txt
 
 # ansible-test needs the collection under ansible_collections/<ns>/<name>;
 # copy the working tree (tracked + untracked, minus ignored files) there. hack/ (the lab
-# tooling, stdlib scripts run on the build host) is not collection content and is
-# left out, so ansible-test's module rules do not apply to it.
+# tooling, stdlib scripts run on the build host) and its tests (tests/hack/) are not
+# collection content and are left out, so ansible-test's module rules do not apply to them.
 collection:
 	rm -rf $(COLL_ROOT) && mkdir -p $(COLL_ROOT)
-	git ls-files -co --exclude-standard -z | grep -zvE '^(build|hack|collections)/' | xargs -0 cp --parents -t $(COLL_ROOT)
+	git ls-files -co --exclude-standard -z | grep -zvE '^(build|hack|collections|tests/hack)/' | xargs -0 cp --parents -t $(COLL_ROOT)
 	cd $(COLL_ROOT) && git init -q && git add -A
 
-unit: venv collection
+unit: venv collection unit-lab
 	cd $(COLL_ROOT) && PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(VPY) -m pytest -q -p no:cacheprovider --import-mode=importlib tests/unit; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
+
+# The lab tooling's pure parts (hack/lab/kubebin_lab/) and the version pins (versions.env =
+# the roles' defaults), from the checkout: the collection copy has no hack/. A few seconds.
+unit-lab: venv
+	$(VPY) -m pytest -q -p no:cacheprovider tests/hack
 
 # ansible-test bootstraps pip in its sanity venvs with a script it downloads from a
 # host we cannot reach; give it our offline equivalent under the cached name.

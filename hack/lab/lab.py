@@ -22,7 +22,6 @@ import concurrent.futures
 import contextlib
 import glob
 import hashlib
-import ipaddress
 import json
 import os
 import pwd
@@ -35,6 +34,11 @@ import time
 import urllib.request
 
 import debpkg  # hack/lab/debpkg.py, beside this script
+# The pure parts (hack/lab/kubebin_lab/, unit-tested by tests/hack/).
+from kubebin_lab import inventory as _inventory
+from kubebin_lab.apt import MIRROR_ENV, apt_files, host_debian_mirror as _host_debian_mirror
+from kubebin_lab.inventory import (DEFAULT_INSTANCE, MIRROR_PORT, gateway_ip, instance_names,
+                                   mirror_ip, parse_images_txt)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -43,12 +47,10 @@ CACHE_DIR = os.environ.get("KUBEBIN_LAB_CACHE", "/var/cache/kubebin-lab")
 LABEL = "kubebin-lab"          # every object we create carries LABEL=1
 LABEL_ARG = f"{LABEL}=1"
 INSTANCE_LABEL = f"{LABEL}.lab"   # and LABEL.lab=<instance name>
-MIRROR_PORT = 8080
 
 # Several labs can run side by side (e.g. a 1-master lab and a 3-master HA lab): each
 # named instance (--name / KUBEBIN_LAB_NAME) has its own network, subnet, mirror container,
-# hosts, volumes and state dir. The default instance "kb" keeps the historic names.
-DEFAULT_INSTANCE = "kb"
+# hosts, volumes and state dir (kubebin_lab.inventory.instance_names).
 INSTANCE = DEFAULT_INSTANCE
 STATE_DIR = NETWORK = PREFIX = MIRROR_NAME = DEFAULT_SUBNET = ""
 
@@ -57,21 +59,14 @@ def configure_instance(name: str | None) -> None:
     """Set the per-instance names (module globals) for lab instance `name`."""
     global INSTANCE, STATE_DIR, NETWORK, PREFIX, MIRROR_NAME, DEFAULT_SUBNET
     name = name or os.environ.get("KUBEBIN_LAB_NAME") or DEFAULT_INSTANCE
-    if not (name.isascii() and name[:1].isalpha() and len(name) <= 12
-            and all(ch.isalnum() and ch.lower() == ch for ch in name)):
-        raise LabError("lab name", f"lab name {name!r} must be 1-12 lowercase letters/digits "
-                                   "starting with a letter (it prefixes host names)")
-    INSTANCE = name
-    default = name == DEFAULT_INSTANCE
-    STATE_DIR = os.environ.get("KUBEBIN_LAB_STATE") or (
-        "/var/lib/kubebin-lab" if default else f"/var/lib/kubebin-lab-{name}")
-    NETWORK = "kubebin-lab" if default else f"kubebin-lab-{name}"
-    PREFIX = f"{name}-"        # container = hostname: kb-master1, kb-etcd1, kb-node1, kb-mirror
-    MIRROR_NAME = PREFIX + "mirror"
-    # a named lab gets a stable subnet of its own, 10.89.100-227.0/24, picked from its name
-    slot = 100 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 128
-    DEFAULT_SUBNET = os.environ.get("KUBEBIN_LAB_SUBNET") or (
-        "10.89.37.0/24" if default else f"10.89.{slot}.0/24")
+    try:
+        names = instance_names(name, os.environ.get("KUBEBIN_LAB_STATE"),
+                               os.environ.get("KUBEBIN_LAB_SUBNET"))
+    except ValueError as e:
+        raise LabError("lab name", str(e)) from None
+    INSTANCE, STATE_DIR, NETWORK = names["instance"], names["state_dir"], names["network"]
+    PREFIX, MIRROR_NAME = names["prefix"], names["mirror_name"]
+    DEFAULT_SUBNET = names["default_subnet"]
 
 
 def ours(labels: dict | None) -> bool:
@@ -95,11 +90,6 @@ LAB_USERS = ["kubebin", "kubebin-nosudo"]     # bump when the image build steps 
 # NB: the image must not carry the LABEL=1 label: containers inherit image labels, and
 # `down` removes everything labelled LABEL=1 (e.g. Molecule hosts made from this image).
 HOST_RUN_VERSION = "3"         # bump when the `podman run` recipe of hosts changes
-
-# IP plan (offsets in the lab subnet; .1 is the podman gateway = this machine)
-IP_MIRROR = 2
-ROLE_BASE = {"master": 10, "etcd": 20, "node": 30}
-ROLE_MAX = {"master": 9, "etcd": 9, "node": 69}   # .11-.19, .21-.29, .31-.99; .100+ free
 
 # Per-host named volumes: overlayfs-backed paths that must live on a real filesystem.
 HOST_VOLUMES = {
@@ -301,65 +291,17 @@ def setup_ok() -> bool:
 
 # --------------------------------------------------------------------------- image
 
-def _deb822_entries(text: str) -> list[dict]:
-    entries, cur, last = [], {}, None
-    for line in text.splitlines() + [""]:
-        if line.startswith("#"):
-            continue
-        if not line.strip():
-            if cur:
-                entries.append(cur)
-            cur, last = {}, None
-            continue
-        if line[0] in " \t" and last:
-            cur[last] += "\n" + line.strip()
-            continue
-        k, _, v = line.partition(":")
-        last = k.strip().lower()
-        cur[last] = v.strip()
-    return entries
-
-
-def host_apt_files() -> tuple[list[str], list[str]]:
-    """The host's enabled apt source files and apt.conf.d files (copied into the image)."""
-    sources = [f for f in ["/etc/apt/sources.list"] if os.path.isfile(f)]
-    sources += sorted(f for f in glob.glob("/etc/apt/sources.list.d/*")
-                      if f.endswith((".list", ".sources")) and os.path.isfile(f))
-    confs = sorted(f for f in glob.glob("/etc/apt/apt.conf.d/*") if os.path.isfile(f))
-    return sources, confs
-
-
 def host_debian_mirror() -> str:
     """The Debian mirror URL of this host's own apt sources (never hard-coded)."""
-    if os.environ.get("KUBEBIN_LAB_DEBIAN_MIRROR"):
-        return os.environ["KUBEBIN_LAB_DEBIAN_MIRROR"]
-    sources, _ = host_apt_files()
-    for f in sources:
-        with open(f) as fh:
-            text = fh.read()
-        if f.endswith(".sources"):
-            for e in _deb822_entries(text):
-                if e.get("enabled", "yes").lower() == "no":
-                    continue
-                if "deb" in e.get("types", "").split() and SUITE in e.get("suites", "").split() \
-                        and "main" in e.get("components", "").split():
-                    return e["uris"].split()[0]
-        else:
-            for line in text.splitlines():
-                w = line.split("#")[0].split()
-                if len(w) >= 4 and w[0] == "deb":
-                    if w[1].startswith("["):       # deb [opts] uri suite comp...
-                        while w and not w[1].endswith("]"):
-                            w.pop(1)
-                        w.pop(1)
-                    if len(w) >= 4 and w[2] == SUITE and "main" in w[3:]:
-                        return w[1]
-    raise LabError(_STEP[-1], f"no 'deb ... {SUITE} main' entry in the host's apt sources; "
-                              "set KUBEBIN_LAB_DEBIAN_MIRROR")
+    mirror = _host_debian_mirror(SUITE)
+    if not mirror:
+        raise LabError(_STEP[-1], f"no 'deb ... {SUITE} main' entry in the host's apt sources; "
+                                  f"set {MIRROR_ENV}")
+    return mirror
 
 
 def image_recipe() -> str:
-    sources, confs = host_apt_files()
+    sources, confs = apt_files()     # the host's apt settings, copied into the image
     parts = [IMAGE_RECIPE_VERSION.encode(), SUITE.encode(), " ".join(sorted(PACKAGES)).encode()]
     for root, _dirs, files in sorted(os.walk(os.path.join(HERE, "host"))):
         for fn in sorted(files):
@@ -387,7 +329,7 @@ def image_current() -> bool:
 
 
 def _copy_host_apt_config(rootfs: str) -> None:
-    sources, confs = host_apt_files()
+    sources, confs = apt_files()
     for f in glob.glob(os.path.join(rootfs, "etc/apt/sources.list.d/*")):
         os.remove(f)
     with contextlib.suppress(FileNotFoundError):
@@ -531,50 +473,16 @@ def load_topology() -> dict:
 
 
 def desired_topology(args) -> dict:
-    saved = load_topology()
-    topo = {"masters": 1, "nodes": 2, "etcd": 0, "subnet": DEFAULT_SUBNET}
-    topo.update({k: v for k, v in saved.items() if k in topo})
-    if args.masters is not None:
-        topo["masters"] = args.masters
-    if args.nodes is not None:
-        topo["nodes"] = args.nodes
-    if args.etcd_on_masters:
-        topo["etcd"] = 0
-    elif args.etcd is not None:
-        topo["etcd"] = args.etcd
-    if args.subnet:
-        topo["subnet"] = args.subnet
-    for role, key in (("master", "masters"), ("node", "nodes"), ("etcd", "etcd")):
-        if not 0 <= topo[key] <= ROLE_MAX[role]:
-            raise LabError("up", f"--{key} must be between 0 and {ROLE_MAX[role]}")
-    if topo["masters"] < 1:
-        raise LabError("up", "--masters must be at least 1")
-    net = ipaddress.ip_network(topo["subnet"], strict=True)
-    if net.version != 4 or net.prefixlen > 24:
-        raise LabError("up", "--subnet must be an IPv4 network of /24 or larger")
-    return topo
+    try:
+        return _inventory.topology(load_topology(), DEFAULT_SUBNET, masters=args.masters,
+                                   nodes=args.nodes, etcd=args.etcd,
+                                   etcd_on_masters=args.etcd_on_masters, subnet=args.subnet)
+    except ValueError as e:
+        raise LabError("up", str(e)) from None
 
 
 def lab_hosts(topo: dict) -> list[dict]:
-    net = ipaddress.ip_network(topo["subnet"])
-    hosts = []
-    for role, count in (("master", topo["masters"]), ("etcd", topo["etcd"]),
-                        ("node", topo["nodes"])):
-        for i in range(1, count + 1):
-            groups = {"master": ["masters"], "etcd": ["etcd"], "node": ["nodes"]}[role][:]
-            if role == "master" and topo["etcd"] == 0:
-                groups.append("etcd")
-            hosts.append({"name": f"{PREFIX}{role}{i}", "role": role, "groups": groups,
-                          "ip": str(net.network_address + ROLE_BASE[role] + i)})
-    return hosts
-
-
-def mirror_ip(topo: dict) -> str:
-    return str(ipaddress.ip_network(topo["subnet"]).network_address + IP_MIRROR)
-
-
-def gateway_ip(topo: dict) -> str:
-    return str(ipaddress.ip_network(topo["subnet"]).network_address + 1)
+    return _inventory.lab_hosts(topo, PREFIX)
 
 
 # --------------------------------------------------------------------------- podman state
@@ -751,53 +659,17 @@ def lab_images() -> list[tuple[str, str]]:
     listing = os.path.join(mirror_dir(), "images", "images.txt")
     try:
         with open(listing, encoding="utf-8") as handle:
-            rows = [line.split() for line in handle if line.strip() and not line.startswith("#")]
+            return parse_images_txt(handle.read())
     except FileNotFoundError:
         return []
-    return [(row[0], row[1]) for row in rows if len(row) == 2]
 
 
 def render_inventory(topo: dict, hosts: list[dict], user: str = "root",
                      key: str | None = None, become: bool | None = None) -> str:
     """The lab inventory; as `user` with `key`; ansible_become (sudo) when `become`
     (default: when user is not root)."""
-    become = (user != "root") if become is None else become
-    key = key or key_path()
-    lines = [
-        f"# kubebin.cluster local lab '{INSTANCE}' inventory, generated by `python3 hack/lab/lab.py up`.",
-        "# Do not edit: it is rewritten on every `up` (see docs/lab.md).",
-        "all:",
-        "  vars:",
-        f"    kubebin_download_mirror: http://{mirror_ip(topo)}:{MIRROR_PORT}",
-        "    kubebin_lab: true",
-    ]
-    # The lab has no registry: every image the cluster runs is imported offline by the
-    # docker role from the mirror's images/ (listed in images.txt as "<ref> <file>").
-    images = lab_images()
-    if images:
-        lines.append("    docker_offline_images:")
-        lines += [f"      - {{ref: '{ref}', path: '{name}'}}" for ref, name in images]
-    lines.append("  hosts:")
-    for h in hosts:
-        lines += [
-            f"    {h['name']}:",
-            f"      ansible_host: {h['ip']}",
-            f"      ansible_user: {user}",
-            *(["      ansible_become: true"] if become else []),
-            f"      ansible_ssh_private_key_file: {key}",
-            "      ansible_ssh_common_args: '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
-            "      ansible_python_interpreter: /usr/bin/python3",
-        ]
-    lines.append("  children:")
-    for g in ("etcd", "masters", "nodes"):
-        members = [h["name"] for h in hosts if g in h["groups"]]
-        lines.append(f"    {g}:")
-        if members:
-            lines.append("      hosts:")
-            lines += [f"        {m}:" for m in members]
-        else:
-            lines.append("      hosts: {}")
-    return "\n".join(lines) + "\n"
+    return _inventory.render_inventory(INSTANCE, topo, hosts, lab_images(), key or key_path(),
+                                       user=user, become=become)
 
 
 # --------------------------------------------------------------------------- up / down
