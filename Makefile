@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build
 export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
-.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench clean \
+.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
 	deploy e2e e2e-ci e2e-own-playbook cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
@@ -111,6 +111,12 @@ package: build-tarball
 
 bench: venv collection
 	cd $(COLL_ROOT) && PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(VPY) benchmarks/pki_bench.py
+
+# Deploy benchmark on fresh labs (benchmarks/deploy_bench.py): first run, no-op, --check,
+# the drift test; BENCH_TOPOLOGY=small,wide,ha for all three. Figures: docs/performance.md.
+BENCH_TOPOLOGY ?= small
+bench-deploy: venv lab-build
+	$(PYTHON) benchmarks/deploy_bench.py --topology $(BENCH_TOPOLOGY)
 
 LAB_ARGS ?=
 lab-setup:
