@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import sha256_file
 
 SOURCES = ("kubernetes", "github", "images")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -47,14 +47,6 @@ def parse_checksum_file(text: str, name: str) -> str:
     if not SHA256_RE.match(found):
         return ""
     return found.lower()
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(BUFSIZE), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_sha256(path: str) -> str:

@@ -10,7 +10,8 @@ One copy of what ``_pki``, ``_kubeconfig`` and ``_bootstrap`` all need:
 * ``read_file()``: a file's bytes, an unreadable file being an error naming the option;
 * ``write_atomic()``: replace a file through a temporary file in the same directory, its
   mode and owner set before the rename, so nothing is ever half written or readable by
-  others;
+  others (also used by the host modules ``files`` and ``artifacts``);
+* ``sha256_file()``: a file's SHA-256, read in blocks;
 * ``public_der()``, ``key_matches_cert()``, ``is_issued_by()``, ``not_after()``: the
   key/certificate checks.
 """
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import datetime
 import errno
+import hashlib
 import os
+import shutil
 import tempfile
 import typing as t
 
@@ -29,6 +32,9 @@ try:
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 except ImportError:  # reported by the modules (HAS_CRYPTOGRAPHY of _pki and _kubeconfig)
     pass
+
+
+_BLOCK = 1024 * 1024
 
 
 class FieldError(Exception):
@@ -75,9 +81,10 @@ def _keep_owner(fd: int, path: str) -> None:
             raise
 
 
-def write_atomic(path: str, data: bytes, mode: int | None = 0o600,
+def write_atomic(path: str, data: bytes | t.BinaryIO, mode: int | None = 0o600,
                  prepare: t.Callable[[str], t.Any] | None = None) -> None:
-    """Replace ``path`` by ``data`` through a temporary file in the same directory.
+    """Replace ``path`` by ``data`` (bytes, or a binary stream copied in blocks) through a
+    temporary file in the same directory.
 
     The temporary file is created ``0600``; it gets ``mode`` (when given) before any byte
     is written, then the owner and group of the file it replaces, then its content
@@ -92,7 +99,10 @@ def write_atomic(path: str, data: bytes, mode: int | None = 0o600,
             os.fchmod(fd, mode)
         _keep_owner(fd, path)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, (bytes, bytearray)):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle, _BLOCK)
             handle.flush()
             os.fsync(handle.fileno())
         if prepare is not None:
@@ -102,6 +112,15 @@ def write_atomic(path: str, data: bytes, mode: int | None = 0o600,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def sha256_file(path: str) -> str:
+    """The SHA-256 of the file at ``path`` (hex), read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- keys and certificates

@@ -199,26 +199,14 @@ artifacts:
 import hashlib
 import json
 import os
-import shutil
 import stat
 import tarfile
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import sha256_file, write_atomic
 
 BUFSIZE = 1024 * 1024
 MANIFEST_SUFFIX = ".kubebin-manifest.json"
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(BUFSIZE)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_state(path):
@@ -233,22 +221,8 @@ def file_state(path):
 
 
 def write_from(reader, dest, mode):
-    """Copy the stream ``reader`` to ``dest`` atomically, root-owned, ``mode`` set first."""
-    directory = os.path.dirname(dest)
-    fd, tmp = tempfile.mkstemp(prefix=".kubebin-", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        if os.geteuid() == 0:
-            os.fchown(fd, 0, 0)
-        with os.fdopen(fd, "wb") as handle:
-            shutil.copyfileobj(reader, handle, BUFSIZE)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Copy the stream ``reader`` to ``dest`` atomically, ``mode`` set first, root-owned when run as root."""
+    write_atomic(dest, reader, mode, prepare=(lambda tmp: os.chown(tmp, 0, 0)) if os.geteuid() == 0 else None)
 
 
 def ensure_dir(path, changed, check_mode):

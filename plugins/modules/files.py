@@ -137,9 +137,9 @@ import grp
 import os
 import pwd
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import write_atomic
 
 
 def octal(value, what):
@@ -176,22 +176,6 @@ def fix_attrs(path, st, uid, gid, mode, check):
         os.chown(path, uid, gid)
         os.chmod(path, mode)
     return wrong
-
-
-def write_atomic(path, data, uid, gid, mode):
-    fd, tmp = tempfile.mkstemp(prefix=".kubebin-", dir=os.path.dirname(path))
-    try:
-        os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(params, check, want_diff):
@@ -236,7 +220,7 @@ def run(params, check, want_diff):
             if not check:
                 if not os.path.isdir(os.path.dirname(path)):
                     raise ValueError(f"{path}: directory {os.path.dirname(path)} does not exist")
-                write_atomic(path, data, uid, gid, mode)
+                write_atomic(path, data, mode, prepare=lambda tmp, uid=uid, gid=gid: os.chown(tmp, uid, gid))
         elif fix_attrs(path, st, uid, gid, mode, check):
             changed.append(path)
 

@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: kubebin.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Address and URL filters of kubebin.cluster (stdlib ipaddress; no netaddr on the controller).
+
+The roles compute the cluster model with these instead of Jinja arithmetic and regexes:
+the first Service IP of the service CIDR, URL hosts with IPv6 brackets, the API server URL
+from kubebin_apiserver_endpoint. Documentation: the YAML file of the same name as each filter.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible.errors import AnsibleFilterError
+
+_PORTED = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+):(?P<port>[0-9]{1,5})$")
+
+
+def _network(value, name):
+    try:
+        return ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{name}: {value!r} is not an IP network in CIDR notation ({exc})") from None
+
+
+def cidr_address(cidr, index):
+    """The address at position index of the network (0 = network address, -1 = last)."""
+    net = _network(cidr, "cidr_address")
+    try:
+        index = int(index)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(f"cidr_address: index {index!r} is not an integer") from None
+    if not -net.num_addresses <= index < net.num_addresses:
+        raise AnsibleFilterError(f"cidr_address: {cidr} has {net.num_addresses} addresses, no index {index}")
+    return str(net[index])
+
+
+def url_host(address):
+    """address as the host part of a URL: IPv6 addresses in brackets, the rest unchanged."""
+    text = str(address).strip()
+    try:
+        if ipaddress.ip_address(text).version == 6:
+            return f"[{text}]"
+    except ValueError:
+        pass
+    return text
+
+
+def apiserver_url(endpoint, port, default_host=""):
+    """The https URL of an API server endpoint given as a URL, host:port or host.
+
+    An empty endpoint gives https://<default_host>:<port> (an empty string when default_host
+    is empty too); a URL keeps its port (and loses trailing slashes); a host without a port
+    gets port.
+    """
+    text = str(endpoint or "").strip()
+    if not text:
+        text = str(default_host or "").strip()
+        if not text:
+            return ""
+    if text.startswith("https://"):
+        return text.rstrip("/")
+    if "://" in text:
+        raise AnsibleFilterError(f"apiserver_url: {endpoint!r} is not an https URL, a host or host:port")
+    match = _PORTED.match(text)
+    if match:
+        return f"https://{match.group('host')}:{int(match.group('port'))}"
+    return f"https://{url_host(text)}:{int(port)}"
+
+
+def url_hostname(url):
+    """The host of a URL, host:port or host (no brackets): what a certificate SAN names."""
+    text = re.sub(r"^[a-z]+://", "", str(url or "").strip()).split("/", 1)[0]
+    match = _PORTED.match(text)
+    if match:
+        text = match.group("host")
+    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+
+
+class FilterModule:
+    """kubebin.cluster network filters."""
+
+    def filters(self):
+        return {
+            "cidr_address": cidr_address,
+            "url_host": url_host,
+            "apiserver_url": apiserver_url,
+            "url_hostname": url_hostname,
+        }

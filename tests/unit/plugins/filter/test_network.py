@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the network filters (plugins/filter/network.py)."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.kubebin.cluster.plugins.filter import network
+
+
+@pytest.mark.parametrize(
+    ("cidr", "index", "expected"),
+    [
+        ("10.96.0.0/12", 1, "10.96.0.1"),
+        ("10.100.5.7/12", 1, "10.96.0.1"),  # host bits ignored, as kube-apiserver does
+        ("10.96.0.0/12", 10, "10.96.0.10"),
+        ("10.96.0.0/12", -1, "10.111.255.255"),
+        ("192.168.0.0/24", 0, "192.168.0.0"),
+        ("fd00:10:96::/112", 1, "fd00:10:96::1"),
+    ],
+)
+def test_cidr_address(cidr, index, expected):
+    assert network.cidr_address(cidr, index) == expected
+
+
+@pytest.mark.parametrize(("cidr", "index"), [("10.96.0.0", "x"), ("not-a-net/12", 1), ("10.0.0.0/30", 4), ("10.0.0.0/30", -5)])
+def test_cidr_address_refuses(cidr, index):
+    with pytest.raises(AnsibleFilterError):
+        network.cidr_address(cidr, index)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("10.0.0.1", "10.0.0.1"), ("fd00::1", "[fd00::1]"), ("master1.example.com", "master1.example.com"), (" 10.0.0.2 ", "10.0.0.2")],
+)
+def test_url_host(value, expected):
+    assert network.url_host(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "default_host", "expected"),
+    [
+        ("", "10.0.0.5", "https://10.0.0.5:6443"),
+        (None, "fd00::5", "https://[fd00::5]:6443"),
+        ("lb.example.com", "", "https://lb.example.com:6443"),
+        ("lb.example.com:8443", "", "https://lb.example.com:8443"),
+        ("10.0.0.9:443", "", "https://10.0.0.9:443"),
+        ("[fd00::9]:443", "", "https://[fd00::9]:443"),
+        ("fd00::9", "", "https://[fd00::9]:6443"),
+        ("https://lb.example.com:9443/", "10.0.0.5", "https://lb.example.com:9443"),
+        ("", "", ""),
+    ],
+)
+def test_apiserver_url(endpoint, default_host, expected):
+    assert network.apiserver_url(endpoint, 6443, default_host) == expected
+
+
+def test_apiserver_url_refuses_other_schemes():
+    with pytest.raises(AnsibleFilterError, match="not an https URL"):
+        network.apiserver_url("http://lb.example.com", 6443)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://lb.example.com:6443", "lb.example.com"),
+        ("https://lb.example.com/", "lb.example.com"),
+        ("lb.example.com:8443", "lb.example.com"),
+        ("10.0.0.9", "10.0.0.9"),
+        ("https://[fd00::9]:6443", "fd00::9"),
+        ("", ""),
+    ],
+)
+def test_url_hostname(value, expected):
+    assert network.url_hostname(value) == expected

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster model's rules, checked on the roles' source (issue 15; docs/roles/common.md).
+
+* No role reads or writes another role's ``_<role>_`` names: what crosses roles is a
+  documented ``kubebin_*`` name of roles/common (or a role's own public variable).
+* No role re-defaults a name roles/common defines (``kubebin_x | default(...)``): common's
+  defaults apply everywhere. Reading another host's published value with a fallback for
+  hosts outside the play (``hostvars[h].kubebin_node_ip | default(...)``) is allowed.
+* No role parses addresses with regexes or Jinja arithmetic: the filter and test plugins do.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+PRIVATE = re.compile(r"(?<![A-Za-z0-9_])_(" + "|".join(ROLES) + r")_[a-z0-9_]+")
+COMMON_NAMES = sorted(yaml.safe_load((ROOT / "roles" / "common" / "defaults" / "main.yml").read_text()))
+IP_REGEX = re.compile(r"25\[0-5\]|\[0-9a-fA-F:\]|\* 256|// 16777216|\('\[' ~")
+
+
+def role_files(role):
+    for path in sorted((ROOT / "roles" / role).rglob("*")):
+        if path.is_file() and path.suffix in (".yml", ".yaml", ".j2"):
+            yield path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_reads_another_roles_private_names(role):
+    foreign = {
+        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        for path in role_files(role)
+        for match in PRIVATE.finditer(path.read_text())
+        if match.group(1) != role
+    }
+    assert not foreign, f"role {role} uses other roles' private names: {sorted(foreign)}"
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != "common"])
+def test_no_role_redefaults_a_common_name(role):
+    pattern = re.compile(r"(?<![A-Za-z0-9_.\]])(" + "|".join(map(re.escape, COMMON_NAMES)) + r")\s*\|\s*default\(")
+    found = {
+        f"{path.relative_to(ROOT)}: {match.group(1)}"
+        for path in role_files(role)
+        for match in pattern.finditer(path.read_text())
+    }
+    assert not found, f"role {role} re-defaults names roles/common defines: {sorted(found)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_address_regexes_or_arithmetic(role):
+    found = [str(path.relative_to(ROOT)) for path in role_files(role) if IP_REGEX.search(path.read_text())]
+    assert not found, f"address regexes or arithmetic in {found}: use the kubebin.cluster filters and tests"
+
+
+def test_the_rules_can_fail():
+    """The patterns above match what they are meant to refuse."""
+    assert PRIVATE.search("{{ hostvars[h]._master_ip }}").group(1) == "master"
+    assert not PRIVATE.search("{{ kubebin_node_ip }}")
+    assert re.search(r"(?<![A-Za-z0-9_.\]])(kubebin_masters_are_nodes)\s*\|\s*default\(", "{{ kubebin_masters_are_nodes | default(true) }}")
+    assert not re.search(r"(?<![A-Za-z0-9_.\]])(kubebin_node_ip)\s*\|\s*default\(", "{{ hv.kubebin_node_ip | default(h) }}")
+    assert IP_REGEX.search("is match('^(25[0-5]|2[0-4][0-9])')")
