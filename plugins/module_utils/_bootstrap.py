@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
 import re
 import secrets as pysecrets
 import typing as t
 
-from ansible_collections.kubebin.cluster.plugins.module_utils._common import FieldError, read_file, write_atomic
+from ansible_collections.kubebin.cluster.plugins.module_utils._common import FieldError
 
 SECRET_TYPE = "bootstrap.kubernetes.io/token"
 NAMESPACE = "kube-system"
@@ -183,21 +182,6 @@ def list_tokens(service) -> list[Token]:
     return out
 
 
-def token_csv_line(token: str, user: str, uid: str, groups: t.Sequence[str]) -> str:
-    """One line of kube-apiserver's --token-auth-file: token,user,uid,"group1,group2"."""
-    return f'{token},{user},{uid},"{",".join(groups)}"\n'
-
-
-def write_token_csv(path: str, line: str, check_mode: bool) -> bool:
-    """Make ``path`` hold exactly ``line`` (mode 0600); True when it changed."""
-    current = read_file(path, "token_csv", TokenError, missing_ok=True)
-    changed = current is None or \
-        current != line.encode() or (os.stat(path).st_mode & 0o777) != 0o600
-    if changed and not check_mode:
-        write_atomic(path, line.encode(), 0o600)
-    return changed
-
-
 def run(service, params: dict, check_mode: bool, at: datetime.datetime | None = None,
         new_token: t.Callable[[], tuple[str, str]] = generate) -> dict:
     at = at or datetime.datetime.now(datetime.timezone.utc)
@@ -237,13 +221,4 @@ def run(service, params: dict, check_mode: bool, at: datetime.datetime | None = 
         "tokens": [tok.public() for tok in existing if tok.token_id not in plan.delete]
         + ([plan.create.public()] if plan.create is not None else []),
     }
-    if params.get("token_csv"):
-        if result["token"] is None:
-            result["token_csv_changed"] = True
-        else:
-            line = token_csv_line(result["token"], params.get("token_csv_user") or "kubelet-bootstrap",
-                                  params.get("token_csv_uid") or "10001",
-                                  ["system:bootstrappers"] + list(want.groups))
-            result["token_csv_changed"] = write_token_csv(params["token_csv"], line, check_mode)
-        result["changed"] = result["changed"] or result["token_csv_changed"]
     return result

@@ -19,7 +19,8 @@ description:
     reports no change and returns the same token.
   - Expired tokens are deleted (O(cleanup_expired)); the API server ignores them anyway, and the
     controller manager's token cleaner may not be enabled.
-  - Optionally also renders a legacy C(token.csv) line for C(--token-auth-file) (O(token_csv)).
+  - There is no static token file (the seed guides' C(token.csv) for C(--token-auth-file)): the collection
+    removed that option on purpose, see the security notes (docs/security.md).
   - "B(The returned token is a secret): register the result in a task with C(no_log: true)."
   - Every result lists the tokens in RV(tokens), without their secret parts; running with O(state=present) in
     check mode lists them without changing anything.
@@ -80,20 +81,6 @@ options:
     description: Delete expired bootstrap-token Secrets.
     type: bool
     default: true
-  token_csv:
-    description:
-      - Path of a legacy static token file to keep, holding the token as one line
-        C(<token>,<user>,<uid>,"system:bootstrappers[,<groups>]") (mode C(0600)), for kube-apiserver's
-        C(--token-auth-file). Written where the module runs.
-    type: path
-  token_csv_user:
-    description: User name in O(token_csv).
-    type: str
-    default: kubelet-bootstrap
-  token_csv_uid:
-    description: User id in O(token_csv).
-    type: str
-    default: "10001"
 notes:
   - In check mode a token that would be created is not returned (C(token) is null).
 seealso:
@@ -154,10 +141,6 @@ tokens:
   returned: always
   type: list
   elements: dict
-token_csv_changed:
-  description: Whether O(token_csv) was (or would be) rewritten.
-  returned: when O(token_csv) is set
-  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -179,9 +162,6 @@ def main() -> None:
             ttl=dict(type="str", default="24h"),
             min_ttl=dict(type="str", default="1h"),
             cleanup_expired=dict(type="bool", default=True),
-            token_csv=dict(type="path"),
-            token_csv_user=dict(type="str", default="kubelet-bootstrap", no_log=False),
-            token_csv_uid=dict(type="str", default="10001", no_log=False),
         ),
         supports_check_mode=True,
     )

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
-import stat
 
 import pytest
 
@@ -40,7 +38,7 @@ class FakeSecrets:
 def params(**kw):
     base = {"state": "present", "description": "nodes", "usages": ["authentication"],
             "groups": ["system:bootstrappers:kubebin:default-node-token"], "ttl": "24h", "min_ttl": "1h",
-            "cleanup_expired": True, "token": None, "token_id": None, "token_csv": None}
+            "cleanup_expired": True, "token": None, "token_id": None}
     base.update(kw)
     return base
 
@@ -104,18 +102,6 @@ def test_exact_token_and_absent_and_list():
     gone = bt.run(svc, params(state="absent", token_id="abcdef"), False, at=NOW)
     assert gone["changed"] and gone["deleted"] == ["abcdef"] and not svc.items
     assert not bt.run(svc, params(state="absent", token_id="abcdef"), False, at=NOW)["changed"]
-
-
-def test_token_csv(tmp_path):
-    svc = FakeSecrets()
-    path = tmp_path / "token.csv"
-    result = bt.run(svc, params(token_csv=str(path)), False, at=NOW, new_token=ids())
-    assert result["token_csv_changed"]
-    assert path.read_text() == ('abc000.0123456789abcdef,kubelet-bootstrap,10001,'
-                                '"system:bootstrappers,system:bootstrappers:kubebin:default-node-token"\n')
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    again = bt.run(svc, params(token_csv=str(path)), False, at=NOW, new_token=ids())
-    assert not again["changed"] and not again["token_csv_changed"]
 
 
 @pytest.mark.parametrize("kw,field", [
