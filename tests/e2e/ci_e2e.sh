@@ -14,8 +14,11 @@
 #   2. scale     tests/e2e/scale_e2e.sh: a third node joins with add_node.yml (existing
 #                nodes changed=0, masters only the CSR approver's node list), re-run
 #                changed=0, then remove_node.yml (twice, the second changed=0);
-#   3. backup    tests/e2e/backup_restore_e2e.sh: a ConfigMap, etcd_backup.yml, the
-#                ConfigMap deleted, etcd_restore.yml, the ConfigMap is back, etcd healthy;
+#   3. backup    tests/e2e/backup_restore_e2e.sh: the scheduled snapshots (timer's service
+#                run keep+1 times: each verified, the oldest pruned; a failing verification
+#                fails the unit and leaves no file; a named one fetched for a restore that is
+#                refused unconfirmed), then a ConfigMap, etcd_backup.yml, the ConfigMap
+#                deleted, etcd_restore.yml, the ConfigMap is back, etcd healthy;
 #   4. posture   tests/e2e/posture_e2e.sh: bad input stops site.yml with a message naming
 #                it (a host user without sudo, an inventory without etcd, a controller
 #                without the kubernetes package); the example playbook of docs/using-roles.md
