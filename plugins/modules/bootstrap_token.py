@@ -19,8 +19,8 @@ description:
     reports no change and returns the same token.
   - Expired tokens are deleted (O(cleanup_expired)); the API server ignores them anyway, and the
     controller manager's token cleaner may not be enabled.
-  - There is no static token file (the seed guides' C(token.csv) for C(--token-auth-file)): the collection
-    removed that option on purpose, see the security notes (docs/security.md).
+  - No static token file is written (the seed guides' C(token.csv) for C(--token-auth-file)); the
+    C(token_csv) option was removed on purpose (docs/security.md of the collection says why).
   - "B(The returned token is a secret): register the result in a task with C(no_log: true)."
   - Every result lists the tokens in RV(tokens), without their secret parts; running with O(state=present) in
     check mode lists them without changing anything.

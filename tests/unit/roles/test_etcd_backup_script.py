@@ -51,7 +51,7 @@ def _run(script, environ, **extra):
 
 def test_snapshots_verified_kept_and_pruned(tmp_path):
     script, sdir, environ = _script(tmp_path, keep=3)
-    for _ in range(4):
+    for _run_no in range(4):
         assert _run(script, environ).returncode == 0
     names = sorted(p.name for p in sdir.iterdir())
     dbs = [n for n in names if n.endswith('.db')]
