@@ -54,15 +54,18 @@ case $source_ in controller|hosts) ;; *) fail "BACKUP_E2E_SOURCE=$source_: contr
 
 kubectl -n $ns delete configmap kubebin-restore-probe kubebin-after-backup kubebin-after-restore --ignore-not-found >/dev/null
 
-# 1. no confirmation, no terminal: refused, nothing stopped.
-start=$(date +%s)
-if ap -i "$inv" etcd_restore.yml > "$logs/restore-unconfirmed.log" 2>&1 < /dev/null; then
-  fail "etcd_restore.yml ran without confirmation"
+# 1. no confirmation, no terminal: refused, nothing stopped (a controller snapshot must exist:
+#    in CI the upgrade step made one; BACKUP_E2E_SOURCE=hosts checks the refusal in T2 instead).
+if [ "$source_" = controller ]; then
+  start=$(date +%s)
+  if ap -i "$inv" etcd_restore.yml > "$logs/restore-unconfirmed.log" 2>&1 < /dev/null; then
+    fail "etcd_restore.yml ran without confirmation"
+  fi
+  grep -q "Restore not confirmed" "$logs/restore-unconfirmed.log" || fail "no 'Restore not confirmed' message"
+  kubectl get --raw /readyz >/dev/null || fail "the API server is not serving after a refused restore"
+  refused=$(( $(date +%s) - start ))
+  echo "refused without confirmation in ${refused}s, API server still ready"
 fi
-grep -q "Restore not confirmed" "$logs/restore-unconfirmed.log" || fail "no 'Restore not confirmed' message"
-kubectl get --raw /readyz >/dev/null || fail "the API server is not serving after a refused restore"
-refused=$(( $(date +%s) - start ))
-echo "refused without confirmation in ${refused}s, API server still ready"
 
 # T1. the scheduled snapshots: keep+1 runs of the timer's service, each verified, the oldest pruned.
 start=$(date +%s)
