@@ -34,14 +34,14 @@ def report(label: str, rows: list, start: float, end: float) -> int:
     if not sel:
         print(f"probe {label}: no requests")
         return -1
-    ok = [t for t, c, _ in sel if c == "200"]
+    ok = [r[0] for r in sel if r[1] == "200"]
     bad = [(t, c, d) for t, c, d in sel if c != "200"]
     pts = [start] + ok + [min(end, sel[-1][0])]
     gap, at = max((b - a, a) for a, b in zip(pts, pts[1:]))
     line = (f"probe {label}: {len(sel)} requests, {len(bad)} failed "
-            f"({sum(1 for _, c, _ in bad if c == '000')} without an answer, "
-            f"{sum(1 for _, c, _ in bad if c != '000')} answered non-200); longest gap between good answers "
-            f"{gap:.2f}s (from {at - start:+.1f}s); slowest request {max(d for _, _, d in sel):.2f}s")
+            f"({sum(1 for r in bad if r[1] == '000')} without an answer, "
+            f"{sum(1 for r in bad if r[1] != '000')} answered non-200); longest gap between good answers "
+            f"{gap:.2f}s (from {at - start:+.1f}s); slowest request {max(r[2] for r in sel):.2f}s")
     if bad:
         line += "; failures: " + ", ".join(f"{c} at {t - start:+.1f}s after {d:.2f}s" for t, c, d in bad[:10])
     print(line)

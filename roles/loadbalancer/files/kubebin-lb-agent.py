@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: kubebin.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -32,7 +31,7 @@ def serve(address: str, port: int, drain_file: str) -> None:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.create_server((address, port), family=family, backlog=128) as server:
         while True:
-            conn, _ = server.accept()
+            conn, _peer = server.accept()
             with conn:
                 conn.settimeout(1.0)
                 try:
