@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build
 export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
-.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy clean \
+.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
 	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
@@ -178,6 +178,13 @@ lab-down:
 
 lab-status:
 	$(PYTHON) hack/lab/lab.py status
+
+# The HA proof (tests/e2e/ha_failover.sh, docs/testing.md section 6): 3 masters + 2 nodes on
+# lab $(HA_LAB), deploy, graceful apiserver stops and a power-off under a probe, quorum loss.
+# Heavy (not in CI). HA_ASSERT_ZERO=true fails on any lost probe request.
+HA_LAB ?= ha
+e2e-ha: venv lab-build
+	HA_LAB=$(HA_LAB) bash tests/e2e/ha_failover.sh
 
 clean:
 	rm -rf build .pytest_cache

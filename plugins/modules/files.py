@@ -72,6 +72,16 @@ options:
         description: A key, token or credential file; never shown in a diff.
         type: bool
         default: false
+      validate:
+        description:
+          - A command that checks the new content before it replaces the file, with V(%s)
+            standing for a temporary file that holds it (in the file's directory, with the
+            file's owner and mode), for example V(haproxy -c -q -f %s). It runs only when the
+            file is written; when it fails the file is left as it was and the task fails with
+            the command's output. It is not run in check mode (the files it refers to may
+            only be planned).
+          - Run without a shell; the command is split like a shell command line.
+        type: str
   directories:
     description:
       - Directories to create (with their parents) or correct, before the files.
@@ -136,6 +146,7 @@ changed_paths:
 import grp
 import os
 import pwd
+import shlex
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
@@ -178,7 +189,29 @@ def fix_attrs(path, st, uid, gid, mode, check):
     return wrong
 
 
-def run(params, check, want_diff):
+def validate_argv(command, path):
+    """The argv of a validate command, %s replaced by ``path``."""
+    if "%s" not in command:
+        raise ValueError(f"{path}: validate must contain %s (the file to check), got {command!r}")
+    return [path if word == "%s" else word.replace("%s", path) for word in shlex.split(command)]
+
+
+def prepare_file(path, uid, gid, validate=None, runner=None):
+    """The ``prepare`` step of write_atomic for ``path``: owner and group of the temporary
+    file, then, with ``validate``, the command on it (``runner(argv)`` returns rc, stdout,
+    stderr); a failure leaves ``path`` untouched."""
+    def prepare(tmp):
+        os.chown(tmp, uid, gid)
+        if validate:
+            rc, out, err = runner(validate_argv(validate, tmp))
+            if rc != 0:
+                raise ValueError(f"{path}: the new content failed validation ({validate}, rc={rc}): "
+                                 f"{(err or out).strip().replace(tmp, path)}")
+    return prepare
+
+
+def run(params, check, want_diff, runner=None):
+    """Apply ``params``; ``runner(argv)`` -> (rc, stdout, stderr) runs validate commands."""
     changed, diffs = [], []
     for d in params["directories"]:
         path = d["path"]
@@ -220,7 +253,7 @@ def run(params, check, want_diff):
             if not check:
                 if not os.path.isdir(os.path.dirname(path)):
                     raise ValueError(f"{path}: directory {os.path.dirname(path)} does not exist")
-                write_atomic(path, data, mode, prepare=lambda tmp, uid=uid, gid=gid: os.chown(tmp, uid, gid))
+                write_atomic(path, data, mode, prepare=prepare_file(path, uid, gid, f.get("validate"), runner))
         elif fix_attrs(path, st, uid, gid, mode, check):
             changed.append(path)
 
@@ -243,6 +276,7 @@ def main():
                 owner=dict(type="str", default="root"),
                 group=dict(type="str", default="root"),
                 secret=dict(type="bool", default=False),
+                validate=dict(type="str"),
             )),
             directories=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
@@ -258,7 +292,8 @@ def main():
         if f["content"] is None:
             module.fail_json(msg=f"{f['dest']}: no content (give content, or src through the action plugin)")
     try:
-        changed, diffs = run(module.params, module.check_mode, module._diff)
+        changed, diffs = run(module.params, module.check_mode, module._diff,
+                             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     except (ValueError, OSError) as exc:
         module.fail_json(msg=f"kubebin.cluster.files: {exc}")
     result = {"changed": bool(changed), "changed_paths": changed}

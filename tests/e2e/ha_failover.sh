@@ -5,8 +5,15 @@
 #      that must report changed=0 on every host (timed), and site.yml --check, which must
 #      predict no change; tests/e2e/verify.yml.
 #   2. A probe on a node GETs https://127.0.0.1:<lb port>/readyz every 0.2 s through the local
-#      load balancer. Both leader leases are put on the victim master, which is then powered
-#      off (`podman stop --time 0`: no graceful shutdown). Through the node's balancer:
+#      load balancer, a new connection each time (tests/e2e/probe_report.py: a request fails
+#      when it gets no answer or a non-200 one). Graceful stops first: `systemctl restart
+#      kube-apiserver` on one surviving master, `systemctl stop`, 10 s, `start` on the other;
+#      the goal is NO lost request over that window. Then both leader leases are put on the
+#      victim master, which is then powered off (`podman stop --time 0`: no graceful
+#      shutdown); the goal is NO lost request from the power-off to +HA_WINDOW s (default 30).
+#      HA_ASSERT_ZERO=true fails the run when either window lost a request (default false:
+#      the figures are printed; the power-off case does not reach zero yet, docs/ha.md).
+#      Through the node's balancer:
 #      kubectl works, a new Deployment becomes Ready, the kube-controller-manager and
 #      kube-scheduler leases move to a surviving master; etcdctl put/get works on a survivor.
 #      Prints the probe's failed requests and its longest gap between two good answers.
@@ -108,7 +115,7 @@ ep() { local out=(); for m in "$@"; do out+=("https://${IP[$m]}:2379"); done; (I
 ALL_EPS=$(ep "${MASTERS[@]}")
 lb_state() {  # the probe node balancer's view: server name and operational state (2 = up)
   hs "$PROBE_NODE" "echo 'show servers state kube-apiserver' | socat - UNIX:/run/haproxy-kubebin.sock" \
-    | awk 'NF > 6 && $1 ~ /^[0-9]+$/ && $4 !~ /-fallback$/ {printf "%s=%s ", $4, ($6 == 2 ? "UP" : "DOWN")} END {print ""}'
+    | awk 'NF > 6 && $1 ~ /^[0-9]+$/ && $4 !~ /-fallback$/ {printf "%s=%s%s ", $4, ($6 == 2 ? "UP" : "DOWN"), ($8 == 0 ? "(weight 0: drained)" : "")} END {print ""}'
 }
 wait_until() {  # wait_until SECONDS DESCRIPTION CMD...: poll every 2 s
   local limit=$1 what=$2 start; shift 2; start=$(date +%s)
@@ -127,7 +134,8 @@ all_nodes_ready() {
   [ "$n" -gt 0 ] && [ "$n" -eq "$r" ]
 }
 deployment_ready() { [ "$(k get deployment "$1" -o "jsonpath='{.status.readyReplicas}'")" = "$2" ]; }
-lb_all_up() { [ -n "$(lb_state)" ] && ! lb_state | grep -q DOWN; }
+lb_all_up() { [ -n "$(lb_state)" ] && ! lb_state | grep -qE 'DOWN|drained'; }
+lb_up() { lb_state | grep -qE "(^| )$1=UP( |$)"; }   # lb_up HOST: up and not drained on the probe node's balancer
 etcd_healthy_3() {
   [ "$(etcdctl_on "$WITNESS" "$ALL_EPS" member list | grep -c ', started, ')" -eq 3 ] &&
     [ "$(etcdctl_on "$WITNESS" "$ALL_EPS" endpoint health 2>&1 | grep -c 'is healthy')" -eq 3 ]
@@ -165,6 +173,27 @@ while :; do
 done
 EOF
 hs "$PROBE_NODE" "chmod 0700 $tdir/probe.sh; nohup $tdir/probe.sh > $tdir/probe.log 2>&1 < /dev/null & echo \$! > $tdir/probe.pid"
+
+# ---- 2a. graceful stops of kube-apiserver -------------------------------------------------
+ASSERT_ZERO=${HA_ASSERT_ZERO:-false}
+zero_failed=""
+sleep 5
+graceful_from=$(date +%s.%N)
+G1=${SURVIVORS[0]}; G2=${SURVIVORS[1]}
+say "graceful: systemctl restart kube-apiserver on $G1"
+t=$(date +%s.%N); hs "$G1" systemctl restart kube-apiserver
+say "  restart took $(python3 -c "import time; print(f'{time.time() - $t:.1f}')")s; balancer on $PROBE_NODE: $(lb_state)"
+sleep 3
+wait_until 240 "$PROBE_NODE's balancer marks $G1 up again" lb_up "$G1"
+say "graceful: systemctl stop kube-apiserver on $G2, 10 s, systemctl start"
+hs "$G2" systemctl stop kube-apiserver
+say "  stopped; balancer on $PROBE_NODE: $(lb_state)"
+sleep 10
+hs "$G2" systemctl start kube-apiserver
+sleep 3
+wait_until 240 "$PROBE_NODE's balancer marks $G2 up again" lb_up "$G2"
+sleep 3
+graceful_to=$(date +%s.%N)
 
 # ---- 2. power off one master ---------------------------------------------------------
 say "put both leader leases on $VICTIM (stop kube-controller-manager and kube-scheduler elsewhere until it holds them)"
@@ -205,36 +234,20 @@ say "balancer on $PROBE_NODE: $(lb_state)"
 sleep 3
 hs "$PROBE_NODE" "kill \$(cat $tdir/probe.pid); rm -f $tdir/probe.pid"
 hs "$PROBE_NODE" "cat $tdir/probe.log" > "$logs/probe.log"
-python3 - "$logs/probe.log" "$stop_at" "${HA_WINDOW:-30}" <<'EOF'
-import sys
-rows = []
-for line in open(sys.argv[1]):
-    p = line.split()
-    if len(p) == 3:
-        rows.append((float(p[0]), p[1], float(p[2])))
-stop, window = float(sys.argv[2]), float(sys.argv[3])
-
-
-def report(label, sel):
-    if not sel:
-        print(f"probe {label}: no requests")
-        return
-    ok = [t for t, c, _ in sel if c == "200"]
-    none = [t for t, c, _ in sel if c == "000"]
-    http = [(t, c) for t, c, _ in sel if c not in ("200", "000")]
-    pts = [sel[0][0]] + ok + [sel[-1][0]]
-    g, at = max((b - a, a) for a, b in zip(pts, pts[1:]))
-    first_bad = min(none + [t for t, _ in http], default=None)
-    print(f"probe {label}: {len(sel)} requests, {len(none)} without an answer (000: connection failed or 3 s timeout), "
-          f"{len(http)} answered non-200 {sorted(set(c for _, c in http))}; longest gap between good answers "
-          f"{g:.2f}s (from {at - stop:+.1f}s); slowest request {max(d for _, _, d in sel):.2f}s"
-          + (f"; first failure {first_bad - stop:+.1f}s" if first_bad is not None else ""))
-
-
-report("before the power-off", [r for r in rows if r[0] < stop])
-report(f"power-off to +{window:.0f}s (the failover)", [r for r in rows if stop <= r[0] < stop + window])
-report("whole time the master was down", [r for r in rows if r[0] >= stop])
-EOF
+probe_start=$(head -n 1 "$logs/probe.log" | cut -d' ' -f1)
+window=${HA_WINDOW:-30}
+if python3 tests/e2e/probe_report.py "$logs/probe.log" \
+    "before:$probe_start:$graceful_from" \
+    "graceful-stops:$graceful_from:$graceful_to" \
+    "between:$graceful_to:$stop_at" \
+    "power-off:$stop_at:$(python3 -c "print($stop_at + $window)")" \
+    "master-down:$stop_at:end" \
+    --assert-zero graceful-stops power-off | tee "$logs/probe-report.txt"; then
+  say "ok: no failed request through $PROBE_NODE's balancer during the graceful stops and the power-off (+${window}s)"
+else
+  zero_failed="the probe lost requests (see above, $logs/probe-report.txt)"
+  say "FAILED (checked again at the end): $zero_failed"
+fi
 
 # ---- 3. the master comes back ------------------------------------------------------------
 say "power on $VICTIM"
@@ -267,4 +280,8 @@ k delete configmap "$cm" > /dev/null
 for m in "${MASTERS[@]}"; do wait_until 600 "node $m Ready" node_ready "$m"; done
 k delete deployment "$dep" --wait=false > /dev/null
 k get nodes
+if [ -n "$zero_failed" ]; then
+  if [ "$ASSERT_ZERO" = true ]; then die "$zero_failed"; fi
+  say "HA_ASSERT_ZERO=false: not failing on it: $zero_failed"
+fi
 say "HA proof passed"

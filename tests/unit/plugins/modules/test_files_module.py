@@ -78,3 +78,38 @@ def test_files_action_reads_src_and_refuses_both_or_neither(tmp_path):
         files_action.with_contents([{"dest": "/x", "src": str(src), "content": "y"}])
     with pytest.raises(AnsibleActionFail, match="cannot read"):
         files_action.with_contents([{"dest": "/x", "src": str(tmp_path / "missing")}])
+
+
+def _subprocess_runner(argv):
+    import subprocess
+    p = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_files_validate_checks_the_new_content_before_it_replaces_the_file(tmp_path):
+    files_module.run(fparams(tmp_path, content="good: 1\n"), False, False)
+    conf = tmp_path / "etc" / "kube" / "conf.yaml"
+    seen = []
+
+    def runner(argv):
+        seen.append(argv)
+        return _subprocess_runner(argv)
+
+    bad = fparams(tmp_path, content="bad: 1\n")
+    bad["files"][0]["validate"] = "grep -q ^good %s"
+    with pytest.raises(ValueError, match=r"conf.yaml: the new content failed validation \(grep -q \^good %s, rc=1\)"):
+        files_module.run(bad, False, False, runner)
+    assert conf.read_text() == "good: 1\n"                                  # untouched
+    assert os.listdir(conf.parent) == ["conf.yaml"]                         # no temporary file left
+    assert seen[0][:2] == ["grep", "-q"] and seen[0][3] != str(conf)        # ran on the temporary file
+    assert files_module.run(bad, True, False, runner) == ([str(conf)], [])  # check mode: predicted, not run
+    assert len(seen) == 1
+    good = fparams(tmp_path, content="good: 2\n")
+    good["files"][0]["validate"] = "grep -q ^good %s"
+    assert files_module.run(good, False, False, runner) == ([str(conf)], [])
+    assert conf.read_text() == "good: 2\n"
+    assert files_module.run(good, False, False, runner) == ([], []) and len(seen) == 2  # unchanged: not run
+    good["files"][0]["validate"] = "true"
+    good["files"][0]["content"] = "good: 3\n"
+    with pytest.raises(ValueError, match="validate must contain %s"):
+        files_module.run(good, False, False, runner)
