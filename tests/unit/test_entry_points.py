@@ -244,8 +244,9 @@ def _ansible_playbook():
 @pytest.mark.skipif(_ansible_playbook() is None, reason='ansible-playbook not installed')
 @pytest.mark.parametrize('value, ok', [('cluster', True), ('everything', False)])
 def test_ansible_validates_an_entry_point(tmp_path, value, ok):
-    """kubebin.cluster.etcd tasks_from: health on localhost (etcdctl absent: healthy false,
-    nothing fails), once with a valid and once with an invalid etcd_health_scope."""
+    """kubebin.cluster.etcd tasks_from: health on localhost (after the common role, a
+    dependency; etcdctl absent: healthy false, nothing fails), once with a valid and once with
+    an invalid etcd_health_scope."""
     collections = ROOT.parents[2]  # .../ansible_collections/kubebin/cluster -> the collections path
     if ROOT.parent.name != 'kubebin' or ROOT.parents[1].name != 'ansible_collections':
         pytest.skip('needs the collection layout (make unit)')
@@ -274,4 +275,5 @@ def test_ansible_validates_an_entry_point(tmp_path, value, ok):
         assert "Validating arguments against arg spec 'health'" in output, output
     else:
         assert run.returncode != 0, output
-        assert 'etcd_health_scope' in output and 'everything' in output, output
+        assert 'Validation of arguments failed' in output, output
+        assert 'value of etcd_health_scope must be one of: member, cluster, got: everything' in output, output
