@@ -153,7 +153,7 @@ def test_the_callers_are_found():
     calls = _calls()
     # a guard against a walker that silently finds nothing: reset.yml alone calls 6 of them
     assert len(calls) >= 20, calls
-    assert {'etcd', 'master', 'node', 'common'} <= {role for _, role, _ in calls}
+    assert {'etcd', 'master', 'node', 'common'} <= {call[1] for call in calls}
 
 
 def test_every_tasks_from_is_a_declared_entry_point():
