@@ -658,6 +658,26 @@ class Builder:
 
         return self.artifact("coredns", version, self.go_inputs(plugins=COREDNS_PLUGINS), build)
 
+    def metrics_server_bin(self) -> dict:
+        version = self.v["METRICS_SERVER_VERSION"]
+        mod = "sigs.k8s.io/metrics-server"
+
+        def build(out: Path, log: Log):
+            info = module_info(log, mod, f"v{version}")
+            wd = WORK / f"metrics-server-{version}"
+            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
+            # As upstream's Makefile: static (cgo off), the version stamped into
+            # client-go's version package, which `metrics-server --version` prints.
+            pkg = "k8s.io/client-go/pkg/version"
+            ldflags = f"-s -w -X {pkg}.gitVersion=v{version}"
+            if info["Hash"]:
+                ldflags += f" -X {pkg}.gitCommit={info['Hash']}"
+            go_build(log, wd, out, [f"{mod}/cmd/metrics-server"], ldflags, out_name="metrics-server")
+            vo = check_version(log, out / "metrics-server", ["--version"], f"v{version}")
+            return {"version_output": vo}
+
+        return self.artifact("metrics-server", version, self.go_inputs(), build)
+
     def flannel_bin(self) -> dict:
         version = self.v["FLANNEL_VERSION"]
         mod = "github.com/flannel-io/flannel"
@@ -806,6 +826,7 @@ class Builder:
 
         pause = attempt(self.pause_bin)
         coredns = attempt(self.coredns_bin)
+        metrics = attempt(self.metrics_server_bin)
         flannel = attempt(self.flannel_bin)
         fcni = attempt(self.flannel_cni_bin)
         busybox = attempt(self.busybox_bin)
@@ -868,6 +889,25 @@ class Builder:
                    image_config(entrypoint=["/coredns"], user="65532:65532",
                                 ports=["53/tcp", "53/udp"]))
 
+        mv = self.v["METRICS_SERVER_VERSION"]
+
+        # upstream: distroless static + /metrics-server, USER 65534 (the addons role's
+        # Deployment runs it as 1000 with a read-only root and an emptyDir on /tmp).
+        def metrics_fill(l: Layer):
+            l.dir("tmp", 0o1777)
+            l.file("etc/passwd", passwd)
+            l.file("etc/group", group)
+            certs = Path("/etc/ssl/certs/ca-certificates.crt")
+            if certs.exists():
+                l.file("etc/ssl/certs/ca-certificates.crt", certs)
+            l.file("metrics-server", art(metrics) / "metrics-server", 0o755)
+
+        if metrics:
+            attempt(self.image, "metrics-server", f"registry.k8s.io/metrics-server/metrics-server:v{mv}",
+                   f"metrics-server-v{mv}.oci.tar", digests(metrics), one_layer(metrics_fill),
+                   image_config(entrypoint=["/metrics-server"], user="65534:65534",
+                                ports=["10250/tcp"]))
+
         fv = self.v["FLANNEL_VERSION"]
 
         def flannel_layers(tmp: Path) -> list[Path]:
@@ -927,6 +967,7 @@ class Builder:
                    ("crictl", v["CRICTL_VERSION"]),
                    ("image-pause", v["PAUSE_VERSION"]),
                    ("image-coredns", "v" + v["COREDNS_VERSION"]),
+                   ("image-metrics-server", "v" + v["METRICS_SERVER_VERSION"]),
                    ("image-flannel", "v" + v["FLANNEL_VERSION"]),
                    ("image-flannel-cni-plugin", "v" + v["FLANNEL_CNI_PLUGIN_TAG"]),
                    ("image-busybox", v["BUSYBOX_VERSION"])]

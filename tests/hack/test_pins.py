@@ -24,9 +24,10 @@ PINS = {
     "PAUSE_VERSION": ("common", "kubebin_pause_version"),
     "COREDNS_VERSION": ("addons", "addons_coredns_version"),
     "FLANNEL_VERSION": ("cni", "cni_flannel_version"),
+    "METRICS_SERVER_VERSION": ("addons", "addons_metrics_server_version"),
 }
 # Release pins of the roles that the lab does not build (not in versions.env).
-NOT_BUILT_BY_THE_LAB = {"addons_metrics_server_version", "cni_calico_version"}
+NOT_BUILT_BY_THE_LAB = {"cni_calico_version"}
 RELEASE = re.compile(r"^v?\d+\.\d+(\.\d+)?$")
 
 
@@ -89,3 +90,12 @@ def test_e2e_scripts_use_the_pinned_versions(root, pinned):
         if path.is_file():
             for tag in re.findall(r"docker\.io/library/busybox:([0-9][0-9.]*[0-9])", path.read_text()):
                 assert tag == pinned["BUSYBOX_VERSION"], f"{path.name}: busybox:{tag}"
+
+
+def test_metrics_server_image_tag(root, pinned):
+    """The addons role's default image is the one build.py tags (its upstream name)."""
+    defaults = role_defaults(root, "addons")
+    image = defaults["addons_metrics_server_image"].replace(
+        "{{ addons_metrics_server_version }}", str(defaults["addons_metrics_server_version"]))
+    assert image == f"registry.k8s.io/metrics-server/metrics-server:v{pinned['METRICS_SERVER_VERSION']}"
+    assert f'"registry.k8s.io/metrics-server/metrics-server:v{{mv}}"' in (root / "hack" / "lab" / "build.py").read_text()

@@ -21,7 +21,7 @@ def test_versions_env_parses_and_has_what_build_py_reads(root):
     for key in ("KUBERNETES_VERSION", "KUBERNETES_PREVIOUS_VERSION", "ETCD_VERSION", "CONTAINERD_VERSION",
                 "RUNC_VERSION", "CRICTL_VERSION", "CNI_PLUGINS_VERSION", "PAUSE_VERSION", "COREDNS_VERSION",
                 "FLANNEL_VERSION", "FLANNEL_CNI_PLUGIN_TAG", "FLANNEL_CNI_PLUGIN_SOURCE_VERSION",
-                "BUSYBOX_VERSION"):
+                "BUSYBOX_VERSION", "METRICS_SERVER_VERSION"):
         assert pinned.get(key), key
         assert not pinned[key].startswith("v"), f"{key}: no v prefix in versions.env"
     assert versions.version_key(pinned["KUBERNETES_PREVIOUS_VERSION"]) < versions.version_key(pinned["KUBERNETES_VERSION"])
