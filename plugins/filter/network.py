@@ -79,6 +79,21 @@ def url_hostname(url):
     return text[1:-1] if text.startswith("[") and text.endswith("]") else text
 
 
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+_NOT_A_HOST_NAME = re.compile(r"^[0-9.]+$|localhost|loopback")
+
+
+def dns_names(values):
+    """The valid host names among values: lowercase RFC 1123 names, no IP address or
+    localhost name, each once, in order (a host's inventory name, short name and FQDN)."""
+    out = []
+    for value in values or []:
+        name = str(value or "").strip().lower()
+        if name and _DNS_NAME.match(name) and not _NOT_A_HOST_NAME.search(name) and name not in out:
+            out.append(name)
+    return out
+
+
 class FilterModule:
     """kubebin.cluster network filters."""
 
@@ -88,4 +103,5 @@ class FilterModule:
             "url_host": url_host,
             "apiserver_url": apiserver_url,
             "url_hostname": url_hostname,
+            "dns_names": dns_names,
         }

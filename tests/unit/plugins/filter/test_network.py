@@ -75,3 +75,16 @@ def test_apiserver_url_refuses_other_schemes():
 )
 def test_url_hostname(value, expected):
     assert network.url_hostname(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["Node1", "node1.example.com", "node1"], ["node1", "node1.example.com"]),
+        (["localhost", "localhost.localdomain", "10.0.0.1", "", None, "ip6-loopback"], []),
+        (["bad_name", "-x", "a" * 64, "ok-name"], ["ok-name"]),
+        (None, []),
+    ],
+)
+def test_dns_names(values, expected):
+    assert network.dns_names(values) == expected
