@@ -16,6 +16,8 @@ import pathlib
 import pytest
 import yaml
 
+from ansible_collections.kubebin.cluster.tests.unit.yaml_lines import LineLoader as _Loader
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PATTERNS = (
     'roles/*/tasks/*.yml',
@@ -30,28 +32,6 @@ BLOCK_LISTS = ('block', 'rescue', 'always')
 FALSE_WORDS = {'false', 'no', 'off', '0'}
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps Ansible's own tags (!unsafe, !vault) as plain values and
-    records the line of every mapping under the key ``__line__``."""
-
-
-def _any_tag(loader, _suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
-
-
-def _mapping_with_line(loader, node):
-    loader.flatten_mapping(node)
-    data = loader.construct_mapping(node, deep=True)
-    data['__line__'] = node.start_mark.line + 1
-    return data
-
-
-_Loader.add_multi_constructor('!', _any_tag)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 
 def _is_false(value):

@@ -30,6 +30,8 @@ import sys
 import pytest
 import yaml
 
+from ansible_collections.kubebin.cluster.tests.unit.yaml_lines import LineLoader as _Loader
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / 'roles').iterdir() if (p / 'tasks').is_dir())
 PREFIX = 'kubebin.cluster.'
@@ -45,28 +47,6 @@ INTERNAL = re.compile(r'(?<![A-Za-z0-9_])_(?:%s)_[A-Za-z0-9_]*' % '|'.join(re.es
 COMPARED = ('type', 'elements', 'default', 'choices')
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps Ansible's tags (!unsafe, !vault) as plain values and records the
-    line of every mapping under ``__line__``."""
-
-
-def _any_tag(loader, _suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
-
-
-def _mapping_with_line(loader, node):
-    loader.flatten_mapping(node)
-    data = loader.construct_mapping(node, deep=True)
-    data['__line__'] = node.start_mark.line + 1
-    return data
-
-
-_Loader.add_multi_constructor('!', _any_tag)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 
 def _files(patterns):
