@@ -32,8 +32,6 @@ BLOCK_LISTS = ('block', 'rescue', 'always')
 FALSE_WORDS = {'false', 'no', 'off', '0'}
 
 
-
-
 def _is_false(value):
     return value is False or (isinstance(value, str) and value.strip().lower() in FALSE_WORDS)
 

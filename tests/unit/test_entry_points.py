@@ -47,8 +47,6 @@ INTERNAL = re.compile(r'(?<![A-Za-z0-9_])_(?:%s)_[A-Za-z0-9_]*' % '|'.join(re.es
 COMPARED = ('type', 'elements', 'default', 'choices')
 
 
-
-
 def _files(patterns):
     seen = []
     for pattern in patterns:
