@@ -12,15 +12,13 @@
 
 from __future__ import annotations
 
-import pathlib
 import re
 
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
-PRIVATE = re.compile(r"(?<![A-Za-z0-9_])_(" + "|".join(ROLES) + r")_[a-z0-9_]+")
+from ansible_collections.kubebin.cluster.tests.unit.layout import ROLES, ROOT, internal_names
+
 COMMON_NAMES = sorted(yaml.safe_load((ROOT / "roles" / "common" / "defaults" / "main.yml").read_text()))
 IP_REGEX = re.compile(r"25\[0-5\]|\[0-9a-fA-F:\]|\* 256|// 16777216|\('\[' ~")
 
@@ -34,10 +32,9 @@ def role_files(role):
 @pytest.mark.parametrize("role", ROLES)
 def test_no_role_reads_another_roles_private_names(role):
     foreign = {
-        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        f"{path.relative_to(ROOT)}: {name}"
         for path in role_files(role)
-        for match in PRIVATE.finditer(path.read_text())
-        if match.group(1) != role
+        for name in internal_names(path.read_text(), role)
     }
     assert not foreign, f"role {role} uses other roles' private names: {sorted(foreign)}"
 
@@ -61,8 +58,8 @@ def test_no_address_regexes_or_arithmetic(role):
 
 def test_the_rules_can_fail():
     """The patterns above match what they are meant to refuse."""
-    assert PRIVATE.search("{{ hostvars[h]._master_ip }}").group(1) == "master"
-    assert not PRIVATE.search("{{ kubebin_node_ip }}")
+    assert internal_names("{{ hostvars[h]._master_ip }} {{ _node_x }}", "node") == ["_master_ip"]
+    assert not internal_names("{{ kubebin_node_ip }}")
     assert re.search(r"(?<![A-Za-z0-9_.\]])(kubebin_masters_are_nodes)\s*\|\s*default\(", "{{ kubebin_masters_are_nodes | default(true) }}")
     assert not re.search(r"(?<![A-Za-z0-9_.\]])(kubebin_node_ip)\s*\|\s*default\(", "{{ hv.kubebin_node_ip | default(h) }}")
     assert IP_REGEX.search("is match('^(25[0-5]|2[0-4][0-9])')")

@@ -11,14 +11,12 @@ controller task -- ``delegate_to: localhost``/``127.0.0.1``, ``local_action``,
 ``become`` (its own, else the enclosing block's, else the play's) is not false. Blocks,
 rescue and always are walked recursively; a block-level ``become: false`` covers its tasks.
 """
-import pathlib
-
 import pytest
 import yaml
 
+from ansible_collections.kubebin.cluster.tests.unit.layout import ROOT
 from ansible_collections.kubebin.cluster.tests.unit.yaml_lines import LineLoader as _Loader
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PATTERNS = (
     'roles/*/tasks/*.yml',
     'roles/*/handlers/*.yml',

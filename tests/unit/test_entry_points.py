@@ -9,19 +9,16 @@ the YAML (plain PyYAML, no Ansible) and fails, naming the file and line, when
   scenario or an e2e playbook) names an entry point that the role's argument_specs does not
   declare, spells it ``x.yml`` instead of ``x``, or templates it;
 - a playbook includes or imports a task file under ``roles/`` directly;
-- a playbook (``playbooks/``, the root wrappers, molecule scenarios) reads or sets a role's
-  internal ``_<role>_*`` name (its own ``_renew_*``, ``_upgrade_*`` names are its business);
+- a playbook (``playbooks/``, the root wrappers, molecule scenarios, tests/e2e) reads or sets
+  a role's internal ``_<role>_*`` name (its own ``_renew_*``, ``_upgrade_*`` names are its
+  business);
 - an entry point's option differs in type, elements, default or choices from the ``main``
   option of the same name (they are copies, kept equal).
-
-tests/e2e is checked for entry points only: verify_workloads.yml still reads the node role's
-``_node_self`` (with a fallback) until roles/common publishes the node identity (issue 15).
 
 The last test runs ansible-playbook on localhost to show that ansible-core really validates
 an entry point's options (a wrong type fails naming the variable).
 """
 import os
-import pathlib
 import re
 import shutil
 import subprocess
@@ -30,20 +27,18 @@ import sys
 import pytest
 import yaml
 
+from ansible_collections.kubebin.cluster.tests.unit.layout import ROLES, ROOT, internal_names
 from ansible_collections.kubebin.cluster.tests.unit.yaml_lines import LineLoader as _Loader
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ROLES = sorted(p.name for p in (ROOT / 'roles').iterdir() if (p / 'tasks').is_dir())
 PREFIX = 'kubebin.cluster.'
 CALLERS = (
     'playbooks/*.yml', 'playbooks/tasks/*.yml', '*.yml',
     'roles/*/tasks/*.yml', 'roles/*/handlers/*.yml',
     'molecule/*/*.yml', 'tests/e2e/*.yml',
 )
-PLAYBOOKS = ('playbooks/*.yml', 'playbooks/tasks/*.yml', '*.yml', 'molecule/*/*.yml')
+PLAYBOOKS = ('playbooks/*.yml', 'playbooks/tasks/*.yml', '*.yml', 'molecule/*/*.yml', 'tests/e2e/*.yml')
 ROLE_ACTIONS = {'include_role', 'import_role', 'ansible.builtin.include_role', 'ansible.builtin.import_role'}
 TASK_ACTIONS = {'include_tasks', 'import_tasks', 'ansible.builtin.include_tasks', 'ansible.builtin.import_tasks'}
-INTERNAL = re.compile(r'(?<![A-Za-z0-9_])_(?:%s)_[A-Za-z0-9_]*' % '|'.join(re.escape(r) for r in ROLES))
 COMPARED = ('type', 'elements', 'default', 'choices')
 
 
@@ -202,16 +197,16 @@ def test_playbooks_use_no_role_internals():
     for path in _files(PLAYBOOKS):
         rel = path.relative_to(ROOT)
         for line, text in _strings(_load(path)):
-            for name in sorted(set(INTERNAL.findall(text))):
+            for name in internal_names(text):
                 bad.append('%s:%s: %s is internal to a role; use a documented variable or an entry point option'
                            % (rel, line, name))
     assert not bad, '\n'.join(sorted(set(bad)))
 
 
 def test_the_internal_name_pattern():
-    assert INTERNAL.findall("{{ hostvars[h]._etcd_member.client_url }} {{ _master_csr_approver_removed }}") == [
+    assert internal_names("{{ hostvars[h]._etcd_member.client_url }} {{ _master_csr_approver_removed }}") == [
         '_etcd_member', '_master_csr_approver_removed']
-    assert not INTERNAL.findall('{{ _upgrade_node_state }} {{ _renew_master }} {{ etcd_snapshot_host }}')
+    assert not internal_names('{{ _upgrade_node_state }} {{ _renew_master }} {{ etcd_snapshot_host }}')
 
 
 def _ansible_playbook():
