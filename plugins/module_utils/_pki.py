@@ -329,30 +329,33 @@ def wanted_usages(spec: CertSpec) -> tuple[str, ...]:
     return _usage_names(server, client)
 
 
-def build_ca_cert(spec: CASpec, key):
+def _builder(subject, issuer, public_key, validity_days: int, ca: bool, key_encipherment: bool = False):
+    """The parts every certificate here shares: names, key, a random serial, validity from
+    CLOCK_SKEW before now, basic constraints and key usage (critical)."""
     start = now() - CLOCK_SKEW
-    name = _name(spec.common_name, spec.organization)
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    builder = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + CLOCK_SKEW + datetime.timedelta(days=spec.validity_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(ski, critical=False)
+        .not_valid_after(start + CLOCK_SKEW + datetime.timedelta(days=validity_days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=key_encipherment,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=ca,
+                                     crl_sign=ca, encipher_only=False, decipher_only=False), critical=True)
     )
+
+
+def build_ca_cert(spec: CASpec, key):
+    name = _name(spec.common_name, spec.organization)
+    builder = _builder(name, name, key.public_key(), spec.validity_days, ca=True).add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     return builder.sign(key, hashes.SHA256())
 
 
 def build_leaf_cert(spec: CertSpec, key, ca_cert, ca_key):
-    start = now() - CLOCK_SKEW
-    is_rsa = isinstance(key, rsa.RSAPrivateKey)
     usages = wanted_usages(spec)
     ekus = []
     if "server" in usages:
@@ -360,17 +363,8 @@ def build_leaf_cert(spec: CertSpec, key, ca_cert, ca_key):
     if "client" in usages:
         ekus.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(spec.common_name, spec.organization))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + CLOCK_SKEW + datetime.timedelta(days=spec.validity_days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=is_rsa,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        _builder(_name(spec.common_name, spec.organization), ca_cert.subject, key.public_key(), spec.validity_days,
+                 ca=False, key_encipherment=isinstance(key, rsa.RSAPrivateKey))
         .add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
