@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook e2e-shrink cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
 # Every rung, one after the other, each timed; the times are printed at the end (also on a
 # failure) and kept in build/test-times.txt (.ci/run prints them too).
@@ -164,6 +164,13 @@ e2e-etcd-timer: venv collection
 # re-runs with changed=0 (tests/e2e/own_playbook_e2e.sh; figures in docs/testing.md).
 e2e-own-playbook: venv build-tarball lab-build
 	bash tests/e2e/own_playbook_e2e.sh
+
+# From 3 masters (etcd on each) + 1 node to 2 masters with remove_master.yml, refusals included,
+# then site.yml changed=0 (tests/e2e/shrink_masters_e2e.sh on lab $(SHRINK_LAB); figures in
+# docs/testing.md). Not in `make test` (about 15 minutes).
+SHRINK_LAB ?= shrink
+e2e-shrink: venv collection lab-build
+	SHRINK_LAB=$(SHRINK_LAB) bash tests/e2e/shrink_masters_e2e.sh
 
 # CIS Kubernetes Benchmark (kube-bench) on every host of the deployed lab KUBEBIN_LAB_NAME:
 # 0 FAIL wanted (tests/e2e/cis_e2e.sh; our settings in docs/security.md).
