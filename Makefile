@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook e2e-shrink cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook e2e-shrink e2e-proxy-modes cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
 # Every rung, one after the other, each timed; the times are printed at the end (also on a
 # failure) and kept in build/test-times.txt (.ci/run prints them too).
@@ -171,6 +171,14 @@ e2e-own-playbook: venv build-tarball lab-build
 SHRINK_LAB ?= shrink
 e2e-shrink: venv collection lab-build
 	SHRINK_LAB=$(SHRINK_LAB) bash tests/e2e/shrink_masters_e2e.sh
+
+# kube-proxy modes on lab $(PROXY_LAB) (tests/e2e/proxy_modes_e2e.sh; figures in docs/testing.md):
+# deploy in nftables mode, checks (rules, pod IP, ClusterIP, NodePort, DNS), switch to
+# iptables, checks, back to nftables, checks, changed=0, ipvs refused (--check and real).
+# Not in `make test` (about 40 min on a shared 2-core machine).
+PROXY_LAB ?= nf
+e2e-proxy-modes: venv collection lab-build
+	KUBEBIN_LAB_NAME=$(PROXY_LAB) bash tests/e2e/proxy_modes_e2e.sh
 
 # CIS Kubernetes Benchmark (kube-bench) on every host of the deployed lab KUBEBIN_LAB_NAME:
 # 0 FAIL wanted (tests/e2e/cis_e2e.sh; our settings in docs/security.md).
