@@ -18,7 +18,7 @@
 #      failed requests and the longest gap; kubectl through the VIP works; the VIP is on a
 #      surviving master.
 #   4. The holder is started again: it rejoins (its node Ready, its kube-apiserver ready, its
-#      keepalived back as a BACKUP: the VIP stays where it is, nopreempt); the probe's figures
+#      keepalived back as a BACKUP: the VIP stays where it is, equal priorities); the probe's figures
 #      while it came back are printed (not asserted: on a loaded machine a request may time
 #      out while the master's etcd member catches up).
 #   5. site.yml again: changed=0 on every host (and the VIP did not move).
@@ -27,7 +27,7 @@
 #   --skip-deploy   skip lab up and the first site.yml (the cluster exists)
 #   env VIP_LAB=vp  lab instance name (default $KUBEBIN_LAB_NAME, else vp)
 #       VIP_OFFSET=250  VIP_NODES=1  VIP_WINDOW=30 (seconds of probe after the power-off)
-#       VIP_MAX_OUTAGE=15 (seconds: the run fails when the VIP answers later than this)
+#       VIP_MAX_OUTAGE=30 (seconds: the run fails when the VIP answers later than this)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -179,8 +179,8 @@ back=$(awk -v s="$fail1" '$1 > s && $2 == "200" {print $1; exit}' "$logs/probe.l
 [ -n "$back" ] || die "the VIP never answered after the power-off (see $logs/probe.log)"
 outage=$(since "$stop_at" "$back")
 say "the VIP answered again ${outage}s after the power-off (from $after)"
-python3 -c "import sys; sys.exit(float(sys.argv[1]) > float(sys.argv[2]))" "$outage" "${VIP_MAX_OUTAGE:-15}" \
-  || die "the VIP came back after ${outage}s, more than VIP_MAX_OUTAGE=${VIP_MAX_OUTAGE:-15}s"
+python3 -c "import sys; sys.exit(float(sys.argv[1]) > float(sys.argv[2]))" "$outage" "${VIP_MAX_OUTAGE:-30}" \
+  || die "the VIP came back after ${outage}s, more than VIP_MAX_OUTAGE=${VIP_MAX_OUTAGE:-30}s"
 
 # ---- 4. the holder comes back --------------------------------------------------------------
 start_at=$(now)
@@ -198,8 +198,8 @@ wait_until 300 "kube-apiserver on $VICTIM ready" ready_on "$VICTIM"
 backup_on() { hs "$1" "systemctl is-active keepalived && journalctl -u keepalived --since @${start_at%.*} --no-pager | grep -q 'Entering BACKUP STATE'"; }
 wait_until 120 "keepalived on $VICTIM is back as a BACKUP" backup_on "$VICTIM"
 sleep 5
-[ "$(holders)" = "$after" ] || die "the VIP moved when $VICTIM came back (holders: $(holders)); nopreempt should keep it on $after"
-say "ok: the VIP stayed on $after while $VICTIM rejoined (nopreempt)"
+[ "$(holders)" = "$after" ] || die "the VIP moved when $VICTIM came back (holders: $(holders)); equal priorities should keep it on $after"
+say "ok: the VIP stayed on $after while $VICTIM rejoined (no preemption between healthy masters)"
 rejoined_at=$(now)
 kill "$probe_pid"; probe_pid=""
 probe_start=$(head -n 1 "$logs/probe.log" | cut -d' ' -f1)
