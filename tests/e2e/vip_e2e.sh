@@ -21,13 +21,15 @@
 #      keepalived back as a BACKUP: the VIP stays where it is, equal priorities); the probe's figures
 #      while it came back are printed (not asserted: on a loaded machine a request may time
 #      out while the master's etcd member catches up).
-#   5. site.yml again: changed=0 on every host (and the VIP did not move).
+#   5. site.yml again: changed=0 on every host (and the VIP did not move); the one change
+#      allowed is os_prep putting its /etc/hosts block back on the restarted master (podman
+#      rewrites /etc/hosts of a container it starts: a lab artifact).
 #
 # Usage: tests/e2e/vip_e2e.sh [--skip-deploy]
 #   --skip-deploy   skip lab up and the first site.yml (the cluster exists)
 #   env VIP_LAB=vp  lab instance name (default $KUBEBIN_LAB_NAME, else vp)
 #       VIP_OFFSET=250  VIP_NODES=1  VIP_WINDOW=30 (seconds of probe after the power-off)
-#       VIP_MAX_OUTAGE=30 (seconds: the run fails when the VIP answers later than this)
+#       VIP_SKIP_BAD=1 (skip the bad-input runs, for a re-run)  VIP_MAX_OUTAGE=30 (seconds: the run fails when the VIP answers later than this)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -89,12 +91,14 @@ bad() {  # bad NAME 'EXPECTED TEXT' ARGS...: site.yml ARGS must fail in the pref
   echo "$recap_bad" | grep -qE 'changed=[1-9]' && { echo "$recap_bad"; die "bad VIP ($name): something was changed before the error"; }
   say "ok: bad VIP ($name) refused: $(grep -o -- "$want[^\"]*" "$logs/bad-$name.log" | head -n 1 | cut -c1-150)"
 }
+if [ -z "${VIP_SKIP_BAD:-}" ]; then
 outside=$(python3 -c "import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1]).broadcast_address + 1)" "$SUBNET")
 printf 'all:\n  children:\n    vipone:\n      hosts:\n        %s:\n' "${MASTERS[0]}" > "$logs/one-master.yml"
 bad not-ipv4 "must be an IPv4 address (it is not)" -e kubebin_apiserver_vip=10.89.1 --tags preflight
 bad host-address "it is the address of ${MASTERS[1]}" -e "kubebin_apiserver_vip=${IP[${MASTERS[1]}]}" --tags preflight
 bad no-balancer "kubebin_apiserver_lb_enabled=true (got" "${VIPARG[@]}" -e kubebin_apiserver_lb_enabled=false --tags preflight
 bad one-master "two or more hosts in 'vipone' (got 1)" -i "$logs/one-master.yml" -e kubebin_masters_group=vipone "${VIPARG[@]}" --tags preflight
+fi
 
 # ---- 2. deploy with the VIP ------------------------------------------------------------------
 if ! $SKIP_DEPLOY; then
@@ -103,7 +107,7 @@ if ! $SKIP_DEPLOY; then
 fi
 # The subnet is checked on each master against its facts, in the loadbalancer play (on the
 # converged cluster: nothing before the check changes).
-bad outside-subnet "must be a host address of the network" -e "kubebin_apiserver_vip=$outside" --tags loadbalancer --check
+[ -n "${VIP_SKIP_BAD:-}" ] || bad outside-subnet "must be a host address of the network" -e "kubebin_apiserver_vip=$outside" --tags loadbalancer --check
 admin="$(dirname "$inv")/.kubebin/kubebin/admin.kubeconfig"
 [ -f "$admin" ] || die "no admin kubeconfig $admin on the controller"
 server=$(sed -n 's/^ *server: //p' "$admin")
@@ -211,9 +215,16 @@ python3 tests/e2e/probe_report.py "$logs/probe.log" \
   || die "the probe lost requests before the power-off ($logs/probe-report.txt)"
 
 # ---- 5. converged: a second site.yml changes nothing ---------------------------------------
+# podman rewrites /etc/hosts of a container it starts (the lab's power-on), so os_prep puts
+# its block back on the restarted master: the only change allowed, and only there.
 run site-2 site.yml "${VIPARG[@]}"; second=$took
 recap=$(recap site-2); echo "$recap"
-echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' && die "the second site.yml changed something (must be changed=0)"
+echo "$recap" | grep -qE 'failed=[1-9]|unreachable=[1-9]' && die "the second site.yml failed"
+changes=$(awk '/^TASK \[/ {t=$0} /^changed: \[/ {h=$2; gsub(/[\[\]]/, "", h); print h " " t}' "$logs/site-2.log")
+echo "${changes:-no change}"
+other=$(echo "$changes" | grep -v "^$VICTIM TASK \[kubebin.cluster.os_prep : Names | cluster hosts in /etc/hosts\]" | grep . || true)
+[ -z "$other" ] || die "the second site.yml changed something (must be changed=0; only the restarted $VICTIM's /etc/hosts block may be put back): $other"
+say "ok: the second site.yml changed nothing$([ -n "$changes" ] && echo " but the /etc/hosts block podman removed from the restarted $VICTIM")"
 [ "$(holders)" = "$after" ] || die "the second site.yml moved the VIP (holders: $(holders))"
 say "figures: VIP $VIP; first site.yml ${first:-skipped}s; power-off of the holder: answered again after ${outage}s; second site.yml (changed=0) ${second}s"
 say "VIP proof passed"
