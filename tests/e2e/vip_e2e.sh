@@ -77,7 +77,7 @@ hs() {  # hs HOST CMD...: run CMD on a lab host as root
       -o LogLevel=ERROR -o ConnectTimeout=5 "root@${IP[$h]}" -- "$@"
 }
 say "lab $LAB: subnet $SUBNET, masters ${MASTERS[*]}, VIP $VIP"
-. tests/e2e/lib.sh   # run, recap
+. tests/e2e/lib.sh   # run, recap, wait_until
 VIPARG=(-e "kubebin_apiserver_vip=$VIP")
 
 # ---- 1. bad input: a clear preflight error, nothing changed ---------------------------------
@@ -121,14 +121,6 @@ holders() {  # the masters that hold the VIP now (ssh to each; a powered-off one
        && hs "$m" "ip -4 -o addr show" 2>/dev/null | grep -qw "inet $VIP/32"; then out+=("$m"); fi
   done
   echo "${out[*]}"
-}
-wait_until() {  # wait_until SECONDS DESCRIPTION CMD...: poll every 2 s
-  local limit=$1 what=$2 start; shift 2; start=$(date +%s)
-  until "$@" > /dev/null 2>&1; do
-    [ $(( $(date +%s) - start )) -ge "$limit" ] && die "timed out after ${limit}s: $what"
-    sleep 2
-  done
-  say "ok: $what ($(( $(date +%s) - start ))s)"
 }
 one_holder() { [ "$(holders | wc -w)" -eq 1 ]; }
 node_ready() { k get node "$1" -o "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}" | grep -qx True; }
@@ -226,5 +218,5 @@ other=$(echo "$changes" | grep -v "^$VICTIM TASK \[kubebin.cluster.os_prep : Nam
 [ -z "$other" ] || die "the second site.yml changed something (must be changed=0; only the restarted $VICTIM's /etc/hosts block may be put back): $other"
 say "ok: the second site.yml changed nothing$([ -n "$changes" ] && echo " but the /etc/hosts block podman removed from the restarted $VICTIM")"
 [ "$(holders)" = "$after" ] || die "the second site.yml moved the VIP (holders: $(holders))"
-say "figures: VIP $VIP; first site.yml ${first:-skipped}s; power-off of the holder: answered again after ${outage}s; second site.yml (changed=0) ${second}s"
+say "figures: VIP $VIP; first site.yml ${first:+${first}s}${first:-skipped}; power-off of the holder: answered again ${outage}s after the stop command; second site.yml (changed=0) ${second}s"
 say "VIP proof passed"
