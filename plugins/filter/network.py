@@ -5,7 +5,7 @@
 
 The roles compute the cluster model with these instead of Jinja arithmetic and regexes:
 the first Service IP of the service CIDR, URL hosts with IPv6 brackets, the API server URL
-from kubebin_apiserver_endpoint. Documentation: the YAML file of the same name as each filter.
+from kubebin_apiserver_endpoint, the interface (and its network) that holds an address. Documentation: the YAML file of the same name as each filter.
 """
 
 from __future__ import annotations
@@ -94,6 +94,45 @@ def dns_names(values):
     return out
 
 
+def _ipv4_entries(facts_entry):
+    entries = facts_entry.get("ipv4")
+    out = [entries] if isinstance(entries, dict) else []
+    return out + [e for e in facts_entry.get("ipv4_secondaries") or [] if isinstance(e, dict)]
+
+
+def ipv4_interface(facts, address="", interface=""):
+    """The interface of the host facts that holds IPv4 address, as {interface, address,
+    network}: network is the interface's network in CIDR notation (from that address's own
+    netmask). With interface, that interface only: the entry of address when it holds it,
+    else its primary IPv4 address. An empty dict when nothing matches."""
+    try:
+        wanted = ipaddress.ip_address(str(address or "").strip()) if str(address or "").strip() else None
+    except ValueError:
+        wanted = None
+        if not interface:
+            return {}
+    if not isinstance(facts, dict) or (wanted is None and not interface) or (wanted is not None and wanted.version != 4):
+        return {}
+    names = [str(n) for n in facts.get("interfaces") or []]
+    for name in names:
+        entry = facts.get(name.replace("-", "_").replace(".", "_").replace(":", "_")) or facts.get(name)
+        if not isinstance(entry, dict):
+            continue
+        device = str(entry.get("device") or name)
+        if interface and device != str(interface):
+            continue
+        found = []
+        for item in _ipv4_entries(entry):
+            try:
+                found.append(ipaddress.ip_interface(f"{item.get('address')}/{item.get('netmask') or item.get('prefix')}"))
+            except (TypeError, ValueError):
+                continue
+        match = [f for f in found if f.ip == wanted] or (found[:1] if interface else [])
+        if match:
+            return {"interface": device, "address": str(match[0].ip), "network": str(match[0].network)}
+    return {}
+
+
 class FilterModule:
     """kubebin.cluster network filters."""
 
@@ -104,4 +143,5 @@ class FilterModule:
             "apiserver_url": apiserver_url,
             "url_hostname": url_hostname,
             "dns_names": dns_names,
+            "ipv4_interface": ipv4_interface,
         }

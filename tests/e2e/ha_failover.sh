@@ -84,7 +84,7 @@ SURVIVORS=(); for m in "${MASTERS[@]}"; do [ "$m" = "$VICTIM" ] || SURVIVORS+=("
 WITNESS=${SURVIVORS[0]}
 
 # ---- 1. deploy, converge, verify -------------------------------------------------------
-. tests/e2e/lib.sh   # run, recap
+. tests/e2e/lib.sh   # run, recap, wait_until
 if ! $SKIP_DEPLOY; then
   run site-1 site.yml; first=$took
   run site-2 site.yml; second=$took
@@ -116,14 +116,6 @@ ALL_EPS=$(ep "${MASTERS[@]}")
 lb_state() {  # the probe node balancer's view: server name and operational state (2 = up)
   hs "$PROBE_NODE" "echo 'show servers state kube-apiserver' | socat - UNIX:/run/haproxy-kubebin.sock" \
     | awk 'NF > 6 && $1 ~ /^[0-9]+$/ && $4 !~ /-fallback$/ {printf "%s=%s%s ", $4, ($6 == 2 ? "UP" : "DOWN"), ($8 == 0 ? "(weight 0: drained)" : "")} END {print ""}'
-}
-wait_until() {  # wait_until SECONDS DESCRIPTION CMD...: poll every 2 s
-  local limit=$1 what=$2 start; shift 2; start=$(date +%s)
-  until "$@" > /dev/null 2>&1; do
-    [ $(( $(date +%s) - start )) -ge "$limit" ] && die "timed out after ${limit}s: $what"
-    sleep 2
-  done
-  say "ok: $what ($(( $(date +%s) - start ))s)"
 }
 holder() { k -n kube-system get lease "$1" -o "jsonpath='{.spec.holderIdentity}'" 2>/dev/null | sed 's/_.*//'; }
 holder_is() { [ "$(holder "$1")" = "$2" ]; }

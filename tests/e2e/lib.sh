@@ -18,6 +18,17 @@ run() {
 # recap LOG: the PLAY RECAP of $logs/LOG.log
 recap() { sed -n '/^PLAY RECAP/,$p' "$logs/$1.log"; }
 
+# wait_until SECONDS DESCRIPTION CMD...: run CMD every 2 s until it succeeds; then the
+# caller's `say` prints how long it took, or after SECONDS its `die` stops the script.
+wait_until() {  # wait_until SECONDS DESCRIPTION CMD...: poll every 2 s
+  local limit=$1 what=$2 start; shift 2; start=$(date +%s)
+  until "$@" > /dev/null 2>&1; do
+    [ $(( $(date +%s) - start )) -ge "$limit" ] && die "timed out after ${limit}s: $what"
+    sleep 2
+  done
+  say "ok: $what ($(( $(date +%s) - start ))s)"
+}
+
 # --- The controller posture ---------------------------------------------------------------
 # KUBEBIN_E2E_OPERATOR=<user> (set up by tests/e2e/operator_setup.sh): ansible-playbook runs
 # as that ordinary user (no sudo), with ONLY its own virtualenv (the root requirements.txt)

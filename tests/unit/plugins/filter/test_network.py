@@ -88,3 +88,49 @@ def test_url_hostname(value, expected):
 )
 def test_dns_names(values, expected):
     assert network.dns_names(values) == expected
+
+
+_FACTS = {
+    "interfaces": ["lo", "eth0", "flannel.1", "br-lan"],
+    "lo": {"device": "lo", "ipv4": {"address": "127.0.0.1", "netmask": "255.0.0.0"}},
+    "eth0": {"device": "eth0", "ipv4": {"address": "10.0.0.11", "netmask": "255.255.255.0", "prefix": "24"},
+             "ipv4_secondaries": [{"address": "10.0.0.250", "netmask": "255.255.255.255"}]},
+    "flannel_1": {"device": "flannel.1", "ipv4": {"address": "10.244.0.0", "netmask": "255.255.255.255"}},
+    "br_lan": {"device": "br-lan", "ipv4": {"address": "192.168.1.5", "netmask": "255.255.0.0"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("10.0.0.11", {"interface": "eth0", "address": "10.0.0.11", "network": "10.0.0.0/24"}),
+        (" 10.0.0.250 ", {"interface": "eth0", "address": "10.0.0.250", "network": "10.0.0.250/32"}),
+        ("192.168.1.5", {"interface": "br-lan", "address": "192.168.1.5", "network": "192.168.0.0/16"}),
+        ("10.244.0.0", {"interface": "flannel.1", "address": "10.244.0.0", "network": "10.244.0.0/32"}),
+        ("10.0.0.12", {}),
+        ("fd00::1", {}),
+        ("not-an-ip", {}),
+        ("", {}),
+    ],
+)
+def test_ipv4_interface(address, expected):
+    assert network.ipv4_interface(_FACTS, address) == expected
+
+
+def test_ipv4_interface_without_facts():
+    assert network.ipv4_interface({}, "10.0.0.11") == {}
+    assert network.ipv4_interface(None, "10.0.0.11") == {}
+    assert network.ipv4_interface({"interfaces": ["eth0"], "eth0": "garbage"}, "10.0.0.11") == {}
+
+
+@pytest.mark.parametrize(
+    ("address", "interface", "expected"),
+    [
+        ("10.0.0.11", "eth0", {"interface": "eth0", "address": "10.0.0.11", "network": "10.0.0.0/24"}),
+        ("10.0.0.11", "br-lan", {"interface": "br-lan", "address": "192.168.1.5", "network": "192.168.0.0/16"}),
+        ("", "br-lan", {"interface": "br-lan", "address": "192.168.1.5", "network": "192.168.0.0/16"}),
+        ("10.0.0.11", "eth9", {}),
+    ],
+)
+def test_ipv4_interface_named(address, interface, expected):
+    assert network.ipv4_interface(_FACTS, address, interface) == expected
