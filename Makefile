@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha e2e-vip clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook e2e-shrink e2e-proxy-modes cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook e2e-shrink e2e-proxy-modes molecule cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
 # Every rung, one after the other, each timed; the times are printed at the end (also on a
 # failure) and kept in build/test-times.txt (.ci/run prints them too).
@@ -179,6 +179,13 @@ e2e-shrink: venv collection lab-build
 PROXY_LAB ?= nf
 e2e-proxy-modes: venv collection lab-build
 	KUBEBIN_LAB_NAME=$(PROXY_LAB) bash tests/e2e/proxy_modes_e2e.sh
+
+# The Molecule role scenarios os_prep, docker, etcd (tests/e2e/molecule.sh, molecule/README.md),
+# one at a time on lab KUBEBIN_LAB_NAME (default "mol"; removed at the end), each scenario's
+# time printed. MOLECULE_SCENARIOS="etcd" picks. Not in `make test` (figures: docs/testing.md).
+MOLECULE_SCENARIOS ?= os_prep docker etcd
+molecule: venv lab-build
+	MOLECULE_SCENARIOS="$(MOLECULE_SCENARIOS)" bash tests/e2e/molecule.sh
 
 # CIS Kubernetes Benchmark (kube-bench) on every host of the deployed lab KUBEBIN_LAB_NAME:
 # 0 FAIL wanted (tests/e2e/cis_e2e.sh; our settings in docs/security.md).

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The Molecule role scenarios (molecule/README.md) the way a contributor runs them: one after
+# the other, each `molecule test` (destroy, syntax, create, prepare, converge, idempotence,
+# side_effect, verify, destroy) with the roles of this checkout, on the network and mirror of
+# lab KUBEBIN_LAB_NAME (default "mol", 1 idle master; made for the run and removed at the
+# end unless MOLECULE_KEEP_LAB=1; a lab already up is used as it is and kept). Prints each
+# scenario's time (also in build/molecule/times.txt).
+#   make molecule                                  os_prep, docker, etcd
+#   make molecule MOLECULE_SCENARIOS="etcd"        one of them
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export KUBEBIN_LAB_NAME=${KUBEBIN_LAB_NAME:-mol}
+scenarios=${MOLECULE_SCENARIOS:-os_prep docker etcd}
+lab="python3 hack/lab/lab.py"
+logs=build/molecule
+mkdir -p "$logs"
+
+# The lab's network and mirror only; the scenarios bring their own hosts (.100 - .254).
+# A lab that is already up (someone's own, KUBEBIN_LAB_NAME=...) is used as it is and kept.
+export KUBEBIN_LAB_NETWORK
+KUBEBIN_LAB_NETWORK=$(PYTHONPATH=hack/lab python3 -c \
+  'import os; from kubebin_lab.inventory import instance_names as n; print(n(os.environ["KUBEBIN_LAB_NAME"])["network"])')
+if podman network exists "$KUBEBIN_LAB_NETWORK"; then
+  $lab up | tail -n 1
+else
+  [ "${MOLECULE_KEEP_LAB:-0}" = 1 ] || trap '$lab down > /dev/null' EXIT
+  $lab up --masters 1 --nodes 0 | tail -n 1
+fi
+inv=$($lab inventory)
+mirror=$(sed -n 's|^ *kubebin_download_mirror: *http://\([0-9.]*\):.*|\1|p' "$inv" | head -n 1)
+export KUBEBIN_LAB_NET=${mirror%.*}
+
+# The roles under their collection name, from this checkout (not a copy).
+coll=$PWD/build/molecule/collections
+mkdir -p "$coll/ansible_collections/kubebin"
+ln -sfn "$PWD" "$coll/ansible_collections/kubebin/cluster"
+export ANSIBLE_COLLECTIONS_PATH=$coll
+# The Makefile's controller interpreter must not reach the scenario hosts.
+unset ANSIBLE_PYTHON_INTERPRETER
+
+: > "$logs/times.txt"
+rc=0
+for s in $scenarios; do
+  start=$(date +%s)
+  if molecule test -s "$s" > "$logs/$s.log" 2>&1 < /dev/null; then result=ok; else
+    result=FAILED; rc=1
+    sed 's/\x1b\[[0-9;]*m//g' "$logs/$s.log" | grep -n -B2 -A12 'fatal:' | tail -n 40 || true
+  fi
+  printf '%-8s %5ss %s (log: %s)\n' "$s" $(( $(date +%s) - start )) "$result" "$logs/$s.log" | tee -a "$logs/times.txt"
+done
+echo "=== make molecule (lab $KUBEBIN_LAB_NAME, network $KUBEBIN_LAB_NETWORK, $KUBEBIN_LAB_NET.0/24)"
+cat "$logs/times.txt"
+exit $rc
