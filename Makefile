@@ -211,7 +211,8 @@ e2e-ha: venv lab-build
 # The API server VIP proof (tests/e2e/vip_e2e.sh, docs/testing.md): 3 masters + 1 node on lab
 # $(VIP_LAB), bad VIPs refused, deploy with kubebin_apiserver_vip, kubectl through the VIP,
 # the VIP holder powered off under a probe (time until the VIP answers again), rejoin,
-# changed=0. Heavy (not in CI).
+# changed=0, then the VIP switched off (keepalived stopped, the VIP gone) and changed=0.
+# Heavy (not in CI).
 VIP_LAB ?= vp
 e2e-vip: venv collection lab-build
 	VIP_LAB=$(VIP_LAB) bash tests/e2e/vip_e2e.sh

@@ -24,6 +24,10 @@
 #   5. site.yml again: changed=0 on every host (and the VIP did not move); the one change
 #      allowed is os_prep putting its /etc/hosts block back on the restarted master (podman
 #      rewrites /etc/hosts of a container it starts: a lab artifact).
+#   6. The VIP switched off: site.yml without kubebin_apiserver_vip stops and disables
+#      keepalived and removes keepalived.conf and its check script on every master, the VIP is
+#      on no master (`ip -4 addr`) and answers no more, the admin kubeconfig points at the
+#      first master again; then site.yml again: changed=0 on every host.
 #
 # Usage: tests/e2e/vip_e2e.sh [--skip-deploy]
 #   --skip-deploy   skip lab up and the first site.yml (the cluster exists)
@@ -218,5 +222,36 @@ other=$(echo "$changes" | grep -v "^$VICTIM TASK \[kubebin.cluster.os_prep : Nam
 [ -z "$other" ] || die "the second site.yml changed something (must be changed=0; only the restarted $VICTIM's /etc/hosts block may be put back): $other"
 say "ok: the second site.yml changed nothing$([ -n "$changes" ] && echo " but the /etc/hosts block podman removed from the restarted $VICTIM")"
 [ "$(holders)" = "$after" ] || die "the second site.yml moved the VIP (holders: $(holders))"
-say "figures: VIP $VIP; first site.yml ${first:+${first}s}${first:-skipped}; power-off of the holder: answered again ${outage}s after the stop command; second site.yml (changed=0) ${second}s"
+
+# ---- 6. the VIP switched off: keepalived stopped everywhere, the VIP gone, then changed=0 ----
+# site.yml without kubebin_apiserver_vip on the cluster that had it: the loadbalancer role
+# stops and disables keepalived and removes keepalived.conf and its check script on every
+# master; the admin kubeconfig points at the first master again (the API server certificate
+# loses the VIP: re-issued, the API servers restarted one at a time).
+run site-off site.yml; off=$took
+recap site-off
+off_changes=$(awk '/^TASK \[/ {t=$0} /^changed: \[/ {h=$2; gsub(/[\[\]]/, "", h); print h " " t}' "$logs/site-off.log")
+echo "$off_changes" | grep -c "VIP off | keepalived stopped and disabled" | grep -qx "${#MASTERS[@]}" \
+  || die "site.yml without the VIP did not stop keepalived on every master: $(echo "$off_changes" | grep 'VIP off' || echo none)"
+for m in "${MASTERS[@]}"; do
+  st=$(hs "$m" "systemctl is-active keepalived; systemctl is-enabled keepalived; test -e /etc/keepalived/keepalived.conf && echo conf; test -e /usr/local/lib/kubebin-vip && echo script; true" | tr '\n' ' ')
+  case "$st" in
+    *" conf "*|*" script "*|active*|*" enabled "*) die "$m after the VIP was switched off: keepalived state '$st' (must be inactive, disabled, no keepalived.conf, no check script)" ;;
+  esac
+  if hs "$m" "ip -4 -o addr show" | grep -qw "inet $VIP/32"; then die "$m still holds the VIP $VIP after keepalived stopped"; fi
+  say "ok: $m: keepalived $st; the VIP $VIP not on any interface (ip -4 addr)"
+done
+[ -z "$(holders)" ] || die "the VIP is still held by $(holders)"
+server_off=$(sed -n 's/^ *server: //p' "$admin")
+[ "$server_off" = "https://${IP[${MASTERS[0]}]}:6443" ] || die "the admin kubeconfig's server is $server_off, not the first master's"
+k get nodes > /dev/null || die "kubectl with the admin kubeconfig ($server_off) failed after the VIP was switched off"
+curl -s -o /dev/null --connect-timeout 2 --max-time 3 --cacert "$ca" "https://$VIP:6443/readyz" \
+  && die "https://$VIP:6443 still answers after the VIP was switched off"
+say "ok: the VIP switched off in ${off}s: keepalived stopped and disabled on ${#MASTERS[@]} masters, the VIP on none, admin kubeconfig $server_off"
+run site-off-2 site.yml; off2=$took
+recap=$(recap site-off-2); echo "$recap"
+echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' && die "site.yml after the VIP was switched off is not changed=0"
+say "ok: site.yml again without the VIP: changed=0 on every host (${off2}s)"
+
+say "figures: VIP $VIP; first site.yml ${first:+${first}s}${first:-skipped}; power-off of the holder: answered again ${outage}s after the stop command; second site.yml (changed=0) ${second}s; VIP switched off ${off}s, then changed=0 ${off2}s"
 say "VIP proof passed"
