@@ -106,8 +106,10 @@ etcdctl_on master1 endpoint health --cluster || die "an etcd member is unhealthy
 for m in master1 master2; do
   [ "$(etcdctl_on "$m" get --print-value-only /kubebin-shrink-test)" = "$marker" ] || die "the marker key is not on $m"
 done
-on master3 "! systemctl is-active -q etcd kube-apiserver kube-controller-manager kube-scheduler kubelet haproxy && [ ! -e /var/lib/etcd/member ] && [ ! -e /etc/kubernetes/pki ]" \
+on master3 "! systemctl is-active -q etcd kube-apiserver kube-controller-manager kube-scheduler kubelet haproxy kubebin-lb-agent && [ ! -e /var/lib/etcd/member ] && [ ! -e /etc/kubernetes/pki ]" \
   || die "master3 still runs a component or keeps etcd data or the control-plane PKI"
+on master3 "[ ! -e /etc/haproxy/kubebin-ca.pem ] && [ ! -e /etc/systemd/system/kube-apiserver.service.d/50-kubebin-lb-drain.conf ] && [ ! -e /usr/local/lib/kubebin-lb-agent ]" \
+  || die "master3 keeps the balancer's CA copy, the drain drop-in or the drain agent (loadbalancer reset)"
 kubectl_on master1 get nodes -o wide
 kubectl_on master1 get node "$L-master3" > /dev/null 2>&1 && die "the Node $L-master3 still exists"
 kubectl_on master1 wait --for=condition=Ready "node/$L-node1" --timeout=60s > /dev/null || die "node1 is not Ready"
