@@ -253,5 +253,5 @@ recap=$(recap site-off-2); echo "$recap"
 echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' && die "site.yml after the VIP was switched off is not changed=0"
 say "ok: site.yml again without the VIP: changed=0 on every host (${off2}s)"
 
-say "figures: VIP $VIP; first site.yml ${first:+${first}s}${first:-skipped}; power-off of the holder: answered again ${outage}s after the stop command; second site.yml (changed=0) ${second}s; VIP switched off ${off}s, then changed=0 ${off2}s"
+say "figures: VIP $VIP; first site.yml $([ -n "${first:-}" ] && echo "${first}s" || echo skipped); power-off of the holder: answered again ${outage}s after the stop command; second site.yml (changed=0) ${second}s; VIP switched off ${off}s, then changed=0 ${off2}s"
 say "VIP proof passed"
