@@ -203,7 +203,8 @@ lab-status:
 
 # The HA proof (tests/e2e/ha_failover.sh, docs/testing.md section 6): 3 masters + 2 nodes on
 # lab $(HA_LAB), deploy, graceful apiserver stops and a power-off under a probe, quorum loss.
-# Heavy (not in CI). HA_ASSERT_ZERO=true fails on any lost probe request.
+# Heavy (not in CI). HA_ASSERT_ZERO=true fails on any lost probe request; HA_POWEROFFS=N
+# powers the masters off N times in all (HA_WINDOW s of probe each, default 30).
 HA_LAB ?= ha
 e2e-ha: venv lab-build
 	HA_LAB=$(HA_LAB) bash tests/e2e/ha_failover.sh

@@ -12,7 +12,9 @@
 #      victim master, which is then powered off (`podman stop --time 0`: no graceful
 #      shutdown); the goal is NO lost request from the power-off to +HA_WINDOW s (default 30).
 #      HA_ASSERT_ZERO=true fails the run when either window lost a request (default false:
-#      the figures are printed; the power-off case does not reach zero yet, docs/ha.md).
+#      the figures are printed; docs/ha.md). HA_POWEROFFS=N (default 1) powers the masters
+#      off N times in all (after step 3, each master in turn, HA_WINDOW s each, then back on
+#      until the balancers have it up): more power-off windows for the same deploy.
 #      Through the node's balancer:
 #      kubectl works, a new Deployment becomes Ready, the kube-controller-manager and
 #      kube-scheduler leases move to a surviving master; etcdctl put/get works on a survivor.
@@ -21,6 +23,9 @@
 #      Ready, the balancers mark it up).
 #   4. Two masters are powered off: a write (ConfigMap) is refused, etcd has no quorum; they
 #      are started again: writes succeed, 3 healthy members.
+#
+#   The machine's load average is printed at each event; node1's haproxy journal of the test
+#   goes to build/e2e-ha/haproxy-<node>.log (state changes: drain, DOWN with the sessions cut).
 #
 # Usage: tests/e2e/ha_failover.sh [--skip-deploy]
 #   --skip-deploy          skip step 1 (the lab and cluster already exist)
@@ -42,6 +47,7 @@ logs=build/e2e-ha
 mkdir -p "$logs"
 t0=$(date +%s)
 say() { printf '[ha %4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+load() { echo "load $(cut -d' ' -f1-3 /proc/loadavg)"; }
 die() { say "FAILED: $*"; exit 1; }
 
 if ! $SKIP_DEPLOY; then
@@ -172,12 +178,13 @@ zero_failed=""
 sleep 5
 graceful_from=$(date +%s.%N)
 G1=${SURVIVORS[0]}; G2=${SURVIVORS[1]}
-say "graceful: systemctl restart kube-apiserver on $G1"
+journal_since=$(date '+%Y-%m-%d %H:%M:%S')   # the lab hosts share the controller's clock
+say "graceful: systemctl restart kube-apiserver on $G1 ($(load))"
 t=$(date +%s.%N); hs "$G1" systemctl restart kube-apiserver
 say "  restart took $(python3 -c "import time; print(f'{time.time() - $t:.1f}')")s; balancer on $PROBE_NODE: $(lb_state)"
 sleep 3
 wait_until 240 "$PROBE_NODE's balancer marks $G1 up again" lb_up "$G1"
-say "graceful: systemctl stop kube-apiserver on $G2, 10 s, systemctl start"
+say "graceful: systemctl stop kube-apiserver on $G2, 10 s, systemctl start ($(load))"
 hs "$G2" systemctl stop kube-apiserver
 say "  stopped; balancer on $PROBE_NODE: $(lb_state)"
 sleep 10
@@ -197,7 +204,7 @@ sleep 5
 say "leases before: kube-controller-manager=$(holder kube-controller-manager) kube-scheduler=$(holder kube-scheduler)"
 
 stop_at=$(date +%s.%N); echo "$stop_at" > "$logs/stop_at"
-say "power off $VICTIM (podman stop --time 0)"
+say "power off $VICTIM (podman stop --time 0; $(load))"
 podman stop --time 0 "$VICTIM" > /dev/null
 t_kubectl=$(date +%s)
 k get nodes > /dev/null || die "kubectl through $PROBE_NODE's balancer failed right after the power-off"
@@ -224,31 +231,54 @@ hs "$WITNESS" "kubectl --kubeconfig /etc/kubernetes/admin.kubeconfig get nodes" 
 say "ok: kubectl on $WITNESS with its /etc/kubernetes/admin.kubeconfig ($(hs "$WITNESS" "sed -n 's/^ *server: //p' /etc/kubernetes/admin.kubeconfig"))"
 say "balancer on $PROBE_NODE: $(lb_state)"
 sleep 3
-hs "$PROBE_NODE" "kill \$(cat $tdir/probe.pid); rm -f $tdir/probe.pid"
-hs "$PROBE_NODE" "cat $tdir/probe.log" > "$logs/probe.log"
-probe_start=$(head -n 1 "$logs/probe.log" | cut -d' ' -f1)
-window=${HA_WINDOW:-30}
-if python3 tests/e2e/probe_report.py "$logs/probe.log" \
-    "before:$probe_start:$graceful_from" \
-    "graceful-stops:$graceful_from:$graceful_to" \
-    "between:$graceful_to:$stop_at" \
-    "power-off:$stop_at:$(python3 -c "print($stop_at + $window)")" \
-    "master-down:$stop_at:end" \
-    --assert-zero graceful-stops power-off | tee "$logs/probe-report.txt"; then
-  say "ok: no failed request through $PROBE_NODE's balancer during the graceful stops and the power-off (+${window}s)"
-else
-  zero_failed="the probe lost requests (see above, $logs/probe-report.txt)"
-  say "FAILED (checked again at the end): $zero_failed"
-fi
 
 # ---- 3. the master comes back ------------------------------------------------------------
-say "power on $VICTIM"
+start_at=$(date +%s.%N)
+say "power on $VICTIM ($(load))"
 podman start "$VICTIM" > /dev/null
 wait_until 600 "etcd: 3 started members, 3 healthy endpoints" etcd_healthy_3
 etcdctl_on "$WITNESS" "$ALL_EPS" endpoint status -w table
 wait_until 600 "node $VICTIM Ready" node_ready "$VICTIM"
 wait_until 240 "$PROBE_NODE's balancer marks every apiserver up" lb_all_up
 say "balancer on $PROBE_NODE: $(lb_state)"
+back_at=$(date +%s.%N)
+
+# ---- 3b. more power-offs under the probe (HA_POWEROFFS, default 1: none) ------------------
+window=${HA_WINDOW:-30}
+windows=("power-off:$stop_at:$(python3 -c "print($stop_at + $window)")")
+for i in $(seq 2 "${HA_POWEROFFS:-1}"); do
+  v=${MASTERS[$(( (i - 1) % ${#MASTERS[@]} ))]}
+  sleep 5
+  at=$(date +%s.%N)
+  say "power-off $i: $v (podman stop --time 0; $(load))"
+  podman stop --time 0 "$v" > /dev/null
+  sleep "$window"
+  windows+=("power-off-$i:$at:$(python3 -c "print($at + $window)")")
+  say "power on $v ($(load))"
+  podman start "$v" > /dev/null
+  wait_until 600 "etcd: 3 started members, 3 healthy endpoints" etcd_healthy_3
+  wait_until 600 "node $v Ready" node_ready "$v"
+  wait_until 240 "$PROBE_NODE's balancer marks every apiserver up" lb_all_up
+done
+sleep 3
+hs "$PROBE_NODE" "kill \$(cat $tdir/probe.pid); rm -f $tdir/probe.pid"
+hs "$PROBE_NODE" "cat $tdir/probe.log" > "$logs/probe.log"
+hs "$PROBE_NODE" "journalctl -u haproxy --no-pager -o short-precise --since '$journal_since'" > "$logs/haproxy-$PROBE_NODE.log" 2>&1 || true
+probe_start=$(head -n 1 "$logs/probe.log" | cut -d' ' -f1)
+asserts=(graceful-stops); for w in "${windows[@]}"; do asserts+=("${w%%:*}"); done
+if python3 tests/e2e/probe_report.py "$logs/probe.log" \
+    "before:$probe_start:$graceful_from" \
+    "graceful-stops:$graceful_from:$graceful_to" \
+    "between:$graceful_to:$stop_at" \
+    "${windows[@]}" \
+    "master-down:$stop_at:$start_at" \
+    "master-back:$start_at:$back_at" \
+    --assert-zero "${asserts[@]}" | tee "$logs/probe-report.txt"; then
+  say "ok: no failed request through $PROBE_NODE's balancer during the graceful stops and the ${#windows[@]} power-off(s) (+${window}s each)"
+else
+  zero_failed="the probe lost requests (see above, $logs/probe-report.txt)"
+  say "FAILED (checked again at the end): $zero_failed"
+fi
 
 # ---- 4. two masters down: no quorum --------------------------------------------------------
 DOWN2=("${MASTERS[0]}" "${MASTERS[1]}"); LAST=${MASTERS[2]}

@@ -9,8 +9,11 @@ answer other than 200 (a /readyz of 500 from an apiserver that is shutting down 
     probe_report.py PROBE_LOG LABEL:START:END [LABEL:START:END ...] [--assert-zero LABEL ...]
 
 START and END are epochs (END may be "end": the last line). Prints, per window, the number
-of requests, the failed ones (when, what), the longest gap between two good answers and the
-slowest request; exits 1 when a window named after --assert-zero had a failed request or no
+of requests, the failed ones (when, what), the longest gap between two good answers, the
+slowest request and the share of the time a request was open (the sum of their durations
+over the window: a master that dies at a random instant finds one of the probe's requests
+on its connection with about that probability divided by the number of apiservers; a TCP
+balancer cannot replay such a request, its bytes went to the dead server); exits 1 when a window named after --assert-zero had a failed request or no
 request at all.
 """
 
@@ -29,6 +32,12 @@ def load(path: str) -> list[tuple[float, str, float]]:
     return rows
 
 
+def open_share(sel: list, start: float, end: float) -> float:
+    """Share of [start, end) during which one of the probe's requests was open."""
+    span = min(end, sel[-1][0]) - start
+    return min(1.0, sum(min(d, t - start) for t, _c, d in sel) / span) if span > 0 else 0.0
+
+
 def report(label: str, rows: list, start: float, end: float) -> int:
     sel = [r for r in rows if start <= r[0] < end]
     if not sel:
@@ -41,7 +50,8 @@ def report(label: str, rows: list, start: float, end: float) -> int:
     line = (f"probe {label}: {len(sel)} requests, {len(bad)} failed "
             f"({sum(1 for r in bad if r[1] == '000')} without an answer, "
             f"{sum(1 for r in bad if r[1] != '000')} answered non-200); longest gap between good answers "
-            f"{gap:.2f}s (from {at - start:+.1f}s); slowest request {max(r[2] for r in sel):.2f}s")
+            f"{gap:.2f}s (from {at - start:+.1f}s); slowest request {max(r[2] for r in sel):.2f}s; "
+            f"a request open {open_share(sel, start, end):.0%} of the time")
     if bad:
         line += "; failures: " + ", ".join(f"{c} at {t - start:+.1f}s after {d:.2f}s" for t, c, d in bad[:10])
     print(line)
