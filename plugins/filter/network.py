@@ -94,6 +94,40 @@ def dns_names(values):
     return out
 
 
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(str(value).strip())
+        return True
+    except ValueError:
+        return False
+
+
+def node_identities(hosts, hostvars):
+    """Each host's identity for the kubelet CSR policy: {name, addresses, dns_names}.
+
+    From what roles/common published for the host (kubebin_node_ip, kubebin_node_dns_names);
+    for a host that has not run common in this run, its ansible_host when that is an IP address
+    (else the default-route address of its facts, else none) and the names of its inventory
+    name and facts. The name is node_name (default: the inventory name), left out of dns_names.
+    """
+    out = []
+    for host in hosts or []:
+        hv = hostvars[host]
+        facts = hv.get("ansible_facts") or {}
+        name = str(hv.get("node_name") or host)
+        address = hv.get("kubebin_node_ip")
+        if not address:
+            inventory_address = str(hv.get("ansible_host") or "")
+            address = inventory_address if _is_ip(inventory_address) else \
+                (facts.get("default_ipv4") or {}).get("address", "")
+        names = hv.get("kubebin_node_dns_names")
+        if names is None:
+            names = dns_names([host, facts.get("hostname", ""), facts.get("fqdn", "")])
+        out.append({"name": name, "addresses": [str(address)] if address else [],
+                    "dns_names": [n for n in names if n != name]})
+    return out
+
+
 def _ipv4_entries(facts_entry):
     entries = facts_entry.get("ipv4")
     out = [entries] if isinstance(entries, dict) else []
@@ -144,4 +178,5 @@ class FilterModule:
             "url_hostname": url_hostname,
             "dns_names": dns_names,
             "ipv4_interface": ipv4_interface,
+            "node_identities": node_identities,
         }

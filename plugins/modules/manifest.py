@@ -126,12 +126,13 @@ def _kubectl(params: t.Mapping[str, t.Any], verb: str, path: str) -> t.List[str]
 
 
 def run(params: t.Mapping[str, t.Any], check_mode: bool, runner: Runner,
-        scratch_dir: str | None = None) -> t.Dict[str, t.Any]:
+        scratch_dir: str | None = None, diff: bool = False) -> t.Dict[str, t.Any]:
     """Write the manifest when it differs, diff it against the cluster, apply it when that differs.
 
     ``runner(argv)`` runs a command and returns (rc, stdout, stderr); it raises OSError when the
-    program cannot be started. Returns the module result; raises ValueError for bad options and
-    RuntimeError when the apply fails.
+    program cannot be started. Returns the module result (with the file's before/after when
+    ``diff`` and the content changes); raises ValueError for bad options and RuntimeError when
+    the apply fails.
     """
     path = params["path"]
     mode = _mode(params["mode"], "mode")
@@ -186,12 +187,20 @@ def run(params: t.Mapping[str, t.Any], check_mode: bool, runner: Runner,
             raise RuntimeError(f"kubectl apply --server-side -f {path} failed (exit {rc_apply}): "
                                f"{(err_apply or out_apply).strip()}")
 
-    return {
+    result = {
         "changed": file_changed or needs_apply,
         "file_changed": file_changed,
         "applied": needs_apply,
         "kubectl_diff": kubectl_diff,
     }
+    if diff and content_changed:
+        result["diff"] = {
+            "before_header": path,
+            "before": (existing or b"").decode("utf-8", "replace"),
+            "after_header": path,
+            "after": content,
+        }
+    return result
 
 
 def main() -> None:
@@ -214,22 +223,14 @@ def main() -> None:
     def runner(argv: t.List[str]) -> t.Tuple[int, str, str]:
         return module.run_command(argv, handle_exceptions=False)
 
-    before = _common.read_file(module.params["path"], "path", missing_ok=True) if module._diff else None
     try:
-        result = run(module.params, module.check_mode, runner, scratch_dir=module.tmpdir)
+        result = run(module.params, module.check_mode, runner, scratch_dir=module.tmpdir, diff=module._diff)
     except _common.FieldError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     except RuntimeError as exc:
         module.fail_json(msg=str(exc))
-    if module._diff and result["changed"] and module.params["content"] is not None:
-        result["diff"] = {
-            "before_header": module.params["path"],
-            "before": (before or b"").decode("utf-8", "replace"),
-            "after_header": module.params["path"],
-            "after": module.params["content"],
-        }
     module.exit_json(**result)
 
 

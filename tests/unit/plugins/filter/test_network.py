@@ -134,3 +134,24 @@ def test_ipv4_interface_without_facts():
 )
 def test_ipv4_interface_named(address, interface, expected):
     assert network.ipv4_interface(_FACTS, address, interface) == expected
+
+
+def test_node_identities_from_what_common_published():
+    hostvars = {"n1": {"kubebin_node_ip": "10.0.0.21", "kubebin_node_dns_names": ["n1", "n1.example.com"],
+                       "ansible_host": "n1.lab", "ansible_facts": {"hostname": "other"}},
+                "m1": {"node_name": "master-one", "kubebin_node_ip": "10.0.0.11", "kubebin_node_dns_names": ["m1"]}}
+    assert network.node_identities(["n1", "m1"], hostvars) == [
+        {"name": "n1", "addresses": ["10.0.0.21"], "dns_names": ["n1.example.com"]},
+        {"name": "master-one", "addresses": ["10.0.0.11"], "dns_names": ["m1"]},
+    ]
+
+
+def test_node_identities_of_hosts_that_did_not_run_common():
+    hostvars = {"n2": {"ansible_host": "10.0.0.22", "ansible_facts": {"hostname": "N2", "fqdn": "n2.example.com"}},
+                "n3": {"ansible_host": "n3.lab", "ansible_facts": {"default_ipv4": {"address": "10.0.0.23"}}},
+                "n4": {"ansible_host": "n4.lab"}}
+    assert network.node_identities(["n2", "n3", "n4"], hostvars) == [
+        {"name": "n2", "addresses": ["10.0.0.22"], "dns_names": ["n2.example.com"]},
+        {"name": "n3", "addresses": ["10.0.0.23"], "dns_names": []},
+        {"name": "n4", "addresses": [], "dns_names": []},
+    ]

@@ -162,3 +162,14 @@ def test_no_force_conflicts(tmp_path):
     kubectl = FakeKubectl(diff_rc=1)
     manifest.run(params(tmp_path, force_conflicts=False), False, kubectl)
     assert "--force-conflicts" not in kubectl.calls[0][1]
+
+
+def test_diff_mode_returns_the_file_before_and_after_only_when_the_content_changes(tmp_path):
+    manifest.run(params(tmp_path, content="old\n"), False, FakeKubectl(diff_rc=1))
+    result = manifest.run(params(tmp_path, content="new\n"), True, FakeKubectl(diff_rc=1),
+                          scratch_dir=str(tmp_path), diff=True)
+    path = str(tmp_path / "addons" / "x.yaml")
+    assert result["diff"] == {"before_header": path, "before": "old\n", "after_header": path, "after": "new\n"}
+    # Cluster drift alone (same file): applied, but there is no file difference to show.
+    result = manifest.run(params(tmp_path, content="old\n"), False, FakeKubectl(diff_rc=1), diff=True)
+    assert result["applied"] and "diff" not in result
