@@ -796,6 +796,21 @@ def cmd_up(args) -> None:
 
 def cmd_down(args) -> None:
     need_root()
+    if shutil.which("podman") is None:
+        # a fresh machine (CI's first run): without podman there is no lab to take down
+        info("podman is not installed: no lab containers, volumes or networks to remove")
+    else:
+        _down_podman()
+    with step("down: inventory"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(inventory_path())
+            info(f"removed {inventory_path()}")
+        if args.purge and os.path.isdir(STATE_DIR):
+            shutil.rmtree(STATE_DIR)
+            info(f"purged {STATE_DIR}")
+
+
+def _down_podman() -> None:
     with step("down: containers"):
         names = sorted(lab_containers())
         remove_containers(names)
@@ -821,13 +836,6 @@ def cmd_down(args) -> None:
         if old:
             podman("rmi", *sorted(set(old)), check=False)
         info("removed: " + (" ".join(sorted(set(old))) or "none"))
-    with step("down: inventory"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(inventory_path())
-            info(f"removed {inventory_path()}")
-        if args.purge and os.path.isdir(STATE_DIR):
-            shutil.rmtree(STATE_DIR)
-            info(f"purged {STATE_DIR}")
 
 
 def cmd_status(args) -> None:
