@@ -7,8 +7,10 @@ over SSH exactly as it would reach a real server. A mirror container serves the
 upstream-binary mirror laid out by hack/lab/build.py over HTTP on the same network.
 
     python3 hack/lab/lab.py setup        # install podman & co, /etc/containers/containers.conf
-    python3 hack/lab/lab.py image        # build the Debian 12 host image (cached; --force)
+    python3 hack/lab/lab.py image [--suite S]   # build a host image (Debian 12 bookworm or
+                                                # 13 trixie; cached; --force)
     python3 hack/lab/lab.py up [--masters N] [--nodes N] [--etcd N | --etcd-on-masters]
+                               [--suite S] [--node-suite S]
     python3 hack/lab/lab.py status | inventory | ssh HOST [CMD...] | down
 
 Python 3.11 standard library only: it runs with the system python3 before any venv.
@@ -36,7 +38,9 @@ import urllib.request
 import debpkg  # hack/lab/debpkg.py, beside this script
 # The pure parts (hack/lab/kubebin_lab/, unit-tested by tests/hack/).
 from kubebin_lab import inventory as _inventory
-from kubebin_lab.apt import MIRROR_ENV, apt_files, host_debian_mirror as _host_debian_mirror
+from kubebin_lab import suites as _suites
+from kubebin_lab.apt import (MIRROR_ENV, apt_files, host_codename,
+                             host_debian_mirror as _host_debian_mirror, retarget_sources)
 from kubebin_lab.inventory import (DEFAULT_INSTANCE, MIRROR_PORT, gateway_ip, instance_names,
                                    mirror_ip, parse_images_txt)
 
@@ -76,13 +80,11 @@ def ours(labels: dict | None) -> bool:
     return (labels.get(LABEL) == "1"
             and labels.get(INSTANCE_LABEL, DEFAULT_INSTANCE) == INSTANCE)
 
-IMAGE = "localhost/kubebin-lab-host:bookworm"
-SUITE = "bookworm"
-# What the roles need to start from a bare OS, nothing more: the roles install the rest.
-PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "openssh-server",
-    "iproute2", "iputils-ping", "sudo", "ca-certificates", "procps", "less",
-]
+# One host image per Debian suite (localhost/kubebin-lab-host:<suite>); the suites, their
+# packages and PID 1 arguments are in kubebin_lab/suites.py. Hosts of one lab may run
+# different suites (`up --suite bookworm --node-suite trixie`).
+DEFAULT_SUITE = _suites.DEFAULT_SUITE
+image_ref = _suites.image_ref
 IMAGE_RECIPE_VERSION = "3"
 # Non-root accounts of every lab host (image recipe 3): SSH with the lab key as LAB_USERS[0]
 # and sudo to root, as production hosts are reached; LAB_USERS[1] has no sudo.
@@ -291,53 +293,70 @@ def setup_ok() -> bool:
 
 # --------------------------------------------------------------------------- image
 
-def host_debian_mirror() -> str:
-    """The Debian mirror URL of this host's own apt sources (never hard-coded)."""
-    mirror = _host_debian_mirror(SUITE)
+def host_debian_mirror(suite: str) -> str:
+    """The Debian mirror URL of this host's own apt sources (never hard-coded); one base
+    URL serves every suite."""
+    mirror = _host_debian_mirror(suite)
     if not mirror:
-        raise LabError(_STEP[-1], f"no 'deb ... {SUITE} main' entry in the host's apt sources; "
-                                  f"set {MIRROR_ENV}")
+        raise LabError(_STEP[-1], f"no 'deb ... {suite} main' entry (nor one of the host's own "
+                                  f"suite) in the host's apt sources; set {MIRROR_ENV}")
     return mirror
 
 
-def image_recipe() -> str:
-    sources, confs = apt_files()     # the host's apt settings, copied into the image
-    parts = [IMAGE_RECIPE_VERSION.encode(), SUITE.encode(), " ".join(sorted(PACKAGES)).encode()]
+def image_apt_files(suite: str) -> list[tuple[str, bytes]]:
+    """(path, content) of the apt settings baked into the image of `suite`: the host's
+    sources and apt.conf.d files; for another release than the host's, the sources name
+    `suite` (and its -updates, -security) instead of the host's suite, same mirrors."""
+    sources, confs = apt_files()
+    own = host_codename()
+    out = []
+    for p in sources + confs:
+        with open(p, "rb") as fh:
+            data = fh.read()
+        if p in sources and own and own != suite:
+            data = retarget_sources(p, data.decode(errors="replace"), own, suite).encode()
+        out.append((p, data))
+    return out
+
+
+def image_recipe(suite: str) -> str:
+    parts = [IMAGE_RECIPE_VERSION.encode(), suite.encode(),
+             " ".join(sorted(_suites.packages(suite))).encode()]
     for root, _dirs, files in sorted(os.walk(os.path.join(HERE, "host"))):
         for fn in sorted(files):
             p = os.path.join(root, fn)
             with open(p, "rb") as fh:
                 parts += [os.path.relpath(p, HERE).encode(), fh.read()]
-    for p in sources + confs:                # apt settings baked into the image
-        with open(p, "rb") as fh:
-            parts += [p.encode(), fh.read()]
+    for p, data in image_apt_files(suite):    # apt settings baked into the image
+        parts += [p.encode(), data]
     return sha256_bytes(*parts)[:16]
 
 
-def image_info() -> dict | None:
-    p = podman("image", "inspect", IMAGE, check=False)
+def image_info(suite: str) -> dict | None:
+    p = podman("image", "inspect", image_ref(suite), check=False)
     if p.returncode != 0:
         return None
     data = json.loads(p.stdout)
     return data[0] if data else None
 
 
-def image_current() -> bool:
-    i = image_info()
+def image_current(suite: str) -> bool:
+    i = image_info(suite)
     labels = (i or {}).get("Labels") or (i or {}).get("Config", {}).get("Labels") or {}
-    return bool(i) and labels.get(f"{LABEL}.recipe") == image_recipe()
+    return bool(i) and labels.get(f"{LABEL}.recipe") == image_recipe(suite)
 
 
-def _copy_host_apt_config(rootfs: str) -> None:
-    sources, confs = apt_files()
+def _copy_host_apt_config(rootfs: str, suite: str) -> None:
     for f in glob.glob(os.path.join(rootfs, "etc/apt/sources.list.d/*")):
         os.remove(f)
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(rootfs, "etc/apt/sources.list"))   # debootstrap's own
-    for f in sources + confs:
+    for f, data in image_apt_files(suite):
         dst = os.path.join(rootfs, f.lstrip("/"))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy2(f, dst)
+        with open(dst, "wb") as out:
+            out.write(data)
+        shutil.copymode(f, dst)
         # keyrings named by Signed-By must exist in the image too
         with open(f) as fh:
             for line in fh:
@@ -354,13 +373,14 @@ def _copy_host_apt_config(rootfs: str) -> None:
         os.chmod(dst, 0o600)
 
 
-def build_image(force: bool = False) -> None:
+def build_image(suite: str, force: bool = False) -> None:
     need_root()
-    recipe = image_recipe()
-    if not force and image_current():
-        info(f"{IMAGE} is current (recipe {recipe}); --force rebuilds")
+    image, packages = image_ref(suite), _suites.packages(suite)
+    recipe = image_recipe(suite)
+    if not force and image_current(suite):
+        info(f"{image} is current (recipe {recipe}); --force rebuilds")
         return
-    mirror = host_debian_mirror()
+    mirror = host_debian_mirror(suite)
     os.makedirs(CACHE_DIR, exist_ok=True)
     work = tempfile.mkdtemp(prefix="host-rootfs.", dir=CACHE_DIR)
     rootfs = os.path.join(work, "rootfs")
@@ -375,12 +395,12 @@ def build_image(force: bool = False) -> None:
                     env["http_proxy"] = proxy[0]
             debs = os.path.join(CACHE_DIR, "debootstrap-debs")
             os.makedirs(debs, exist_ok=True)
-            info(f"mirror from the host's apt sources; packages: {','.join(PACKAGES)}")
-            run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                 "--components=main", f"--cache-dir={debs}", SUITE, rootfs, mirror],
+            info(f"{suite}, mirror from the host's apt sources; packages: {','.join(packages)}")
+            run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
+                 "--components=main", f"--cache-dir={debs}", suite, rootfs, mirror],
                 env=env, timeout=1800)
         with step("image: configure rootfs"):
-            _copy_host_apt_config(rootfs)
+            _copy_host_apt_config(rootfs, suite)
             # our files (sshd drop-in, host-key unit)
             src = os.path.join(HERE, "host", "rootfs")
             shutil.copytree(src, rootfs, dirs_exist_ok=True, symlinks=True)
@@ -426,14 +446,14 @@ def build_image(force: bool = False) -> None:
                 os.truncate(f, 0)
             os.utime(lists, (0, 0))
         with step("image: podman import"):
-            old = image_info()
+            old = image_info(suite)
             tar = subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "-C", rootfs, "-c", "."],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             cmd = ["podman", "import",
                    "--change", f"LABEL {LABEL}.recipe={recipe}",
                    "--change", 'CMD ["/sbin/init"]',
                    "--change", "STOPSIGNAL SIGRTMIN+3",
-                   "-", IMAGE]
+                   "-", image]
             imp = subprocess.run(cmd, stdin=tar.stdout, capture_output=True, text=True)
             tar.stdout.close()
             terr = tar.stderr.read().decode(errors="replace")
@@ -444,7 +464,7 @@ def build_image(force: bool = False) -> None:
             if old and old.get("Id") and not old["Id"].startswith(imp.stdout.strip()[:12]):
                 # the previous image lost its tag; drop it unless hosts still use it
                 podman("rmi", old["Id"], check=False)
-            info(f"{IMAGE} recipe {recipe}")
+            info(f"{image} recipe {recipe}")
     finally:
         if os.path.isdir(work):
             subprocess.run(["rm", "-rf", "--one-file-system", work])
@@ -453,7 +473,7 @@ def build_image(force: bool = False) -> None:
 def cmd_image(args) -> None:
     with step("image"):
         ensure_setup()
-        build_image(force=args.force)
+        build_image(args.suite, force=args.force)
 
 
 # --------------------------------------------------------------------------- topology
@@ -476,13 +496,26 @@ def desired_topology(args) -> dict:
     try:
         return _inventory.topology(load_topology(), DEFAULT_SUBNET, masters=args.masters,
                                    nodes=args.nodes, etcd=args.etcd,
-                                   etcd_on_masters=args.etcd_on_masters, subnet=args.subnet)
+                                   etcd_on_masters=args.etcd_on_masters, subnet=args.subnet,
+                                   suite=args.suite, node_suite=args.node_suite)
     except ValueError as e:
         raise LabError("up", str(e)) from None
 
 
 def lab_hosts(topo: dict) -> list[dict]:
     return _inventory.lab_hosts(topo, PREFIX)
+
+
+def lab_suites(topo: dict, hosts: list[dict]) -> list[str]:
+    """The suites whose images the lab needs: the hosts' and the mirror's."""
+    return sorted({topo.get("suite", DEFAULT_SUITE), *(h["suite"] for h in hosts)})
+
+
+def suites_summary(topo: dict) -> str:
+    names = {s: f"{v['release']} {s}" for s, v in _suites.SUITES.items()}
+    if topo["suite"] == topo["node_suite"]:
+        return names[topo["suite"]]
+    return f"{names[topo['suite']]}, nodes {names[topo['node_suite']]}"
 
 
 # --------------------------------------------------------------------------- podman state
@@ -558,17 +591,25 @@ def ensure_network(topo: dict, containers: dict) -> bool:
 
 
 def host_spec(h: dict, pubkey: str) -> str:
-    return sha256_bytes(HOST_RUN_VERSION.encode(), json.dumps(
-        {"name": h["name"], "ip": h["ip"], "net": NETWORK, "image": IMAGE,
-         "vols": HOST_VOLUMES, "key": hashlib.sha256(pubkey.encode()).hexdigest()},
-        sort_keys=True).encode())[:16]
+    # The image name carries the suite. PID 1's arguments enter only when the suite has
+    # some, so that the spec of hosts made before suites existed stays the same.
+    spec = {"name": h["name"], "ip": h["ip"], "net": NETWORK, "image": image_ref(h["suite"]),
+            "vols": HOST_VOLUMES, "key": hashlib.sha256(pubkey.encode()).hexdigest()}
+    if _suites.init_args(h["suite"]):
+        spec["init_args"] = _suites.init_args(h["suite"])
+    return sha256_bytes(HOST_RUN_VERSION.encode(), json.dumps(spec, sort_keys=True).encode())[:16]
 
 
 def mirror_spec(topo: dict, mdir: str) -> str:
     st = os.stat(mdir)   # a re-created mirror dir (new inode) needs a new bind mount
     return sha256_bytes(HOST_RUN_VERSION.encode(), json.dumps(
         {"ip": mirror_ip(topo), "dir": mdir, "ino": st.st_ino, "dev": st.st_dev,
-         "image": IMAGE, "port": MIRROR_PORT}, sort_keys=True).encode())[:16]
+         "image": mirror_image(topo), "port": MIRROR_PORT}, sort_keys=True).encode())[:16]
+
+
+def mirror_image(topo: dict) -> str:
+    """The mirror container runs python3's http.server from the image of the lab's suite."""
+    return image_ref(topo.get("suite", DEFAULT_SUITE))
 
 
 def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None:
@@ -577,6 +618,7 @@ def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None
     args = ["run", "-d", "--name", name, "--hostname", name,
             "--label", LABEL_ARG, "--label", f"{INSTANCE_LABEL}={INSTANCE}",
             "--label", f"{LABEL}.role={h['role']}",
+            "--label", f"{LABEL}.suite={h['suite']}",
             "--label", f"{LABEL}.spec={spec}",
             "--network", NETWORK, "--ip", h["ip"],
             "--privileged", "--systemd=always",
@@ -592,7 +634,7 @@ def run_host(h: dict, spec: str, pubfile: str, existing_vols: list[str]) -> None
                "--label", f"{LABEL}.host={name}", vol)
         # podman mounts volumes nosuid,nodev by default; containerd's snapshots need both
         args += ["-v", f"{vol}:{path}:rw,dev,suid,exec"]
-    podman(*args, IMAGE, "/sbin/init")
+    podman(*args, image_ref(h["suite"]), "/sbin/init", *_suites.init_args(h["suite"]))
 
 
 def run_mirror(topo: dict, spec: str, mdir: str) -> None:
@@ -603,7 +645,7 @@ def run_mirror(topo: dict, spec: str, mdir: str) -> None:
            "--network", NETWORK, "--ip", mirror_ip(topo),
            "--stop-signal", "SIGINT", "--systemd=false",
            "-v", f"{mdir}:/srv/mirror:ro", "-w", "/srv/mirror",
-           IMAGE, "python3", "-m", "http.server", "--bind", "0.0.0.0",
+           mirror_image(topo), "python3", "-m", "http.server", "--bind", "0.0.0.0",
            "--directory", "/srv/mirror", str(MIRROR_PORT))
 
 
@@ -702,7 +744,8 @@ def cmd_up(args) -> None:
             os.makedirs(mdir, exist_ok=True)
             info(f"created an empty mirror dir {mdir} (fill it with hack/lab/build.py)")
     with step("up: host image"):
-        build_image(force=False)
+        for suite in lab_suites(topo, hosts):
+            build_image(suite, force=False)
     with step("up: network"):
         containers = lab_containers()
         if ensure_network(topo, containers):
@@ -721,7 +764,7 @@ def cmd_up(args) -> None:
             info("removing volumes of hosts no longer in the topology: " + " ".join(orphans))
             podman("volume", "rm", "-f", *orphans)
             vols = lab_volumes()
-        image_id = (image_info() or {}).get("Id", "")
+        image_ids = {s: (image_info(s) or {}).get("Id", "") for s in lab_suites(topo, hosts)}
         todo: list = []
         for h in hosts:
             spec = host_spec(h, pubkey)
@@ -733,7 +776,7 @@ def cmd_up(args) -> None:
                     info(f"{h['name']}: run recipe changed: recreating")
                     remove_containers([h["name"]])
                     c = None
-                elif c.get("Image") and image_id and c["Image"] != image_id:
+                elif c.get("Image") and image_ids[h["suite"]] and c["Image"] != image_ids[h["suite"]]:
                     info(f"{h['name']}: runs an older host image (`lab.py down && lab.py up` "
                          "to refresh)")
             if c is None:
@@ -791,7 +834,7 @@ def cmd_up(args) -> None:
         info(f"{inventory_path()} ({'written' if changed else 'unchanged'})")
     print(f"lab up: {topo['masters']} master(s), {topo['etcd'] or 'etcd on masters'}"
           f"{' etcd' if topo['etcd'] else ''}, {topo['nodes']} node(s) "
-          f"in {time.monotonic() - T0:.1f}s")
+          f"({suites_summary(topo)}) in {time.monotonic() - T0:.1f}s")
 
 
 def cmd_down(args) -> None:
@@ -842,16 +885,24 @@ def cmd_status(args) -> None:
     need_root()
     containers = lab_containers()
     topo = load_topology()
-    print(f"{'NAME':<12} {'ROLE':<7} {'IP':<15} STATE")
+    print(f"{'NAME':<12} {'ROLE':<7} {'IP':<15} {'SUITE':<9} STATE")
     order = {"mirror": 0, "master": 1, "etcd": 2, "node": 3}
-    image_id = (image_info() or {}).get("Id", "")
+    image_ids: dict[str, str] = {}
     for n, c in sorted(containers.items(), key=lambda kv: (
             order.get((kv[1]["Config"].get("Labels") or {}).get(f"{LABEL}.role"), 9), kv[0])):
-        role = (c["Config"].get("Labels") or {}).get(f"{LABEL}.role", "?")
+        labels = c["Config"].get("Labels") or {}
+        role = labels.get(f"{LABEL}.role", "?")
+        # hosts made before suites existed carry no suite label: they run bookworm; the
+        # mirror runs the lab's suite
+        suite = labels.get(f"{LABEL}.suite") or (topo.get("suite", DEFAULT_SUITE)
+                                                 if role == "mirror" else DEFAULT_SUITE)
+        if suite not in image_ids:
+            image_ids[suite] = (image_info(suite) or {}).get("Id", "") \
+                if suite in _suites.SUITES else ""
         state = c["State"].get("Status", "?")
-        if c.get("Image") != image_id:
+        if c.get("Image") != image_ids[suite]:
             state += " (older image)"
-        print(f"{n:<12} {role:<7} {container_ip(c) or '-':<15} {state}")
+        print(f"{n:<12} {role:<7} {container_ip(c) or '-':<15} {suite:<9} {state}")
     if not containers:
         print("(no lab containers)")
     nets = lab_networks()
@@ -941,7 +992,11 @@ def main(argv: list[str] | None = None) -> int:
                                    "mirror and state dir /var/lib/kubebin-lab-<name>")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="install podman & co and /etc/containers/containers.conf")
-    p = sub.add_parser("image", help=f"build {IMAGE} (cached)")
+    suites = ", ".join(f"{k} = {v['release']}" for k, v in _suites.SUITES.items())
+    p = sub.add_parser("image", help=f"build a host image {image_ref(DEFAULT_SUITE).rsplit(':', 1)[0]}"
+                                     ":<suite> (cached)")
+    p.add_argument("--suite", default=DEFAULT_SUITE, choices=sorted(_suites.SUITES),
+                   help=f"Debian suite of the image ({suites}; default {DEFAULT_SUITE})")
     p.add_argument("--force", action="store_true", help="rebuild even if current")
     p = sub.add_parser("up", help="create or reconcile the lab (default 1 master+etcd, 2 nodes; "
                                   "without flags keeps the last topology)")
@@ -952,6 +1007,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--etcd-on-masters", action="store_true", help="etcd runs on the masters")
     p.add_argument("--subnet", help=f"lab network subnet (default {DEFAULT_SUBNET}, "
                                     "env KUBEBIN_LAB_SUBNET)")
+    p.add_argument("--suite", help=f"Debian suite of every host ({suites}; default "
+                                   f"{DEFAULT_SUITE}; without it the last one is kept)")
+    p.add_argument("--node-suite", help="Debian suite of the nodes only, after --suite: a mixed "
+                                        "cluster (e.g. --suite bookworm --node-suite trixie)")
     p = sub.add_parser("down", help="remove every container, volume and network of the lab")
     p.add_argument("--purge", action="store_true", help=f"also delete {STATE_DIR} (lab key)")
     sub.add_parser("status", help="list the lab's containers, IPs, network and volumes")

@@ -58,6 +58,32 @@ def test_debian_mirror(sources, want):
     assert apt.debian_mirror(sources, "bookworm") == want
 
 
+@pytest.mark.parametrize("name, text, want", [
+    # deb822: Debian's suites move, another vendor's suite and the comments stay
+    ("debian.sources", DEB822, DEB822.replace("Suites: bookworm bookworm-updates", "Suites: trixie trixie-updates")
+     .replace("Suites: bookworm-security", "Suites: trixie-security")),
+    ("x.sources", "Types: deb\nURIs: http://m/debian\nsuites:  bookworm-backports cloud-sdk-bookworm\r\n"
+                  "Components: main\n",
+     "Types: deb\nURIs: http://m/debian\nsuites: trixie-backports cloud-sdk-bookworm\r\nComponents: main\n"),
+    # one-line, with options (one holding a space), deb-src, comments and a disabled line
+    ("sources.list",
+     "# bookworm mirror\n"
+     "deb [arch=amd64 signed-by=/k.gpg] http://m/debian bookworm main contrib\n"
+     "deb-src http://m/debian bookworm-updates main # trailing\n"
+     "# deb http://m/debian bookworm main\n"
+     "deb https://vendor/apt cloud-sdk-bookworm main\n",
+     "# bookworm mirror\n"
+     "deb [arch=amd64 signed-by=/k.gpg] http://m/debian trixie main contrib\n"
+     "deb-src http://m/debian trixie-updates main # trailing\n"
+     "# deb http://m/debian bookworm main\n"
+     "deb https://vendor/apt cloud-sdk-bookworm main\n"),
+])
+def test_retarget_sources(name, text, want):
+    assert apt.retarget_sources(name, text, "bookworm", "trixie") == want
+    back = apt.retarget_sources(name, want, "trixie", "bookworm")
+    assert back == text.replace("suites:  ", "suites: ")
+
+
 def test_apt_files_and_host_debian_mirror(tmp_path, monkeypatch):
     monkeypatch.delenv(apt.MIRROR_ENV, raising=False)
     etc = tmp_path / "etc/apt"
@@ -70,6 +96,12 @@ def test_apt_files_and_host_debian_mirror(tmp_path, monkeypatch):
     assert sources == [str(etc / "sources.list.d/debian.sources")]
     assert confs == [str(etc / "apt.conf.d/01proxy")]
     assert apt.host_debian_mirror("bookworm", str(tmp_path)) == "http://deb.debian.org/debian"
-    assert apt.host_debian_mirror("trixie", str(tmp_path)) is None
+    assert apt.host_debian_mirror("trixie", str(tmp_path)) is None        # the host's suite unknown
+    (tmp_path / "etc/os-release").write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+                                             'VERSION_CODENAME=bookworm\nID=debian\n')
+    assert apt.host_codename(str(tmp_path)) == "bookworm"
+    # a Debian 12 host naming only bookworm: its mirror serves trixie too
+    assert apt.host_debian_mirror("trixie", str(tmp_path)) == "http://deb.debian.org/debian"
+    assert apt.host_codename(str(tmp_path / "nowhere")) is None
     monkeypatch.setenv(apt.MIRROR_ENV, "http://override/debian")
     assert apt.host_debian_mirror("trixie", str(tmp_path)) == "http://override/debian"

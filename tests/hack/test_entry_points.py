@@ -12,7 +12,9 @@ import pytest
     (["build.py", "--help"], ["{all,path,kubernetes,etcd,containerd,runc,cni,crictl,images,mirror}", "--k8s-version"]),
     (["lab.py", "--help"], ["{setup,image,up,down,status,inventory,ssh}", "--name"]),
     (["lab.py", "inventory", "--help"], ["--out", "--ssh-user", "--owner", "--no-become"]),
-    (["lab.py", "up", "--help"], ["--masters", "--nodes", "--etcd", "--etcd-on-masters", "--subnet"]),
+    (["lab.py", "up", "--help"], ["--masters", "--nodes", "--etcd", "--etcd-on-masters", "--subnet",
+                                  "--suite", "--node-suite"]),
+    (["lab.py", "image", "--help"], ["--suite", "--force"]),
 ])
 def test_help(root, args, words):
     p = subprocess.run([sys.executable, str(root / "hack" / "lab" / args[0]), *args[1:]],

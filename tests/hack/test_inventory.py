@@ -26,9 +26,12 @@ def test_instance_names_refused(name):
 
 
 def test_topology_defaults_saved_and_changes():
-    assert inventory.topology({}, "10.89.37.0/24") == {"masters": 1, "nodes": 2, "etcd": 0, "subnet": "10.89.37.0/24"}
+    assert inventory.topology({}, "10.89.37.0/24") == {"masters": 1, "nodes": 2, "etcd": 0, "subnet": "10.89.37.0/24",
+                                                       "suite": "bookworm", "node_suite": "bookworm"}
+    # a lab.json saved before suites existed: bookworm everywhere
     saved = {"masters": 3, "nodes": 1, "etcd": 3, "subnet": "10.1.0.0/16", "junk": 1}
-    assert inventory.topology(saved, "10.89.37.0/24") == {"masters": 3, "nodes": 1, "etcd": 3, "subnet": "10.1.0.0/16"}
+    assert inventory.topology(saved, "10.89.37.0/24") == {"masters": 3, "nodes": 1, "etcd": 3, "subnet": "10.1.0.0/16",
+                                                          "suite": "bookworm", "node_suite": "bookworm"}
     assert inventory.topology(saved, "x", nodes=4, etcd_on_masters=True, etcd=5)["etcd"] == 0
     assert inventory.topology(saved, "x", etcd=1, subnet="10.2.0.0/24")["subnet"] == "10.2.0.0/24"
 
@@ -47,16 +50,46 @@ def test_topology_refused(kw, message):
 
 
 def test_lab_hosts_addresses_and_groups():
-    topo = {"masters": 2, "nodes": 1, "etcd": 0, "subnet": "10.89.37.0/24"}
+    topo = {"masters": 2, "nodes": 1, "etcd": 0, "subnet": "10.89.37.0/24"}    # saved before suites
     assert inventory.lab_hosts(topo, "kb-") == [
-        {"name": "kb-master1", "role": "master", "groups": ["masters", "etcd"], "ip": "10.89.37.11"},
-        {"name": "kb-master2", "role": "master", "groups": ["masters", "etcd"], "ip": "10.89.37.12"},
-        {"name": "kb-node1", "role": "node", "groups": ["nodes"], "ip": "10.89.37.31"},
+        {"name": "kb-master1", "role": "master", "groups": ["masters", "etcd"], "ip": "10.89.37.11",
+         "suite": "bookworm"},
+        {"name": "kb-master2", "role": "master", "groups": ["masters", "etcd"], "ip": "10.89.37.12",
+         "suite": "bookworm"},
+        {"name": "kb-node1", "role": "node", "groups": ["nodes"], "ip": "10.89.37.31", "suite": "bookworm"},
     ]
     topo = {"masters": 1, "nodes": 0, "etcd": 1, "subnet": "10.1.0.0/16"}
     assert [(h["name"], h["groups"], h["ip"]) for h in inventory.lab_hosts(topo, "ha-")] == [
         ("ha-master1", ["masters"], "10.1.0.11"), ("ha-etcd1", ["etcd"], "10.1.0.21")]
     assert inventory.mirror_ip(topo) == "10.1.0.2" and inventory.gateway_ip(topo) == "10.1.0.1"
+
+
+def test_topology_suites():
+    """--suite sets every host's suite, --node-suite (after it) the nodes' only; both are kept."""
+    both = {"suite": "trixie", "node_suite": "trixie"}
+    assert {k: v for k, v in inventory.topology({}, "10.89.37.0/24", suite="trixie").items() if "suite" in k} == both
+    mixed = inventory.topology({}, "10.89.37.0/24", suite="bookworm", node_suite="trixie")
+    assert (mixed["suite"], mixed["node_suite"]) == ("bookworm", "trixie")
+    kept = inventory.topology(mixed, "10.89.37.0/24", nodes=3)
+    assert (kept["suite"], kept["node_suite"]) == ("bookworm", "trixie")
+    assert inventory.topology(mixed, "10.89.37.0/24", node_suite="bookworm")["suite"] == "bookworm"
+    # --suite alone makes the lab uniform again
+    assert {k: v for k, v in inventory.topology(mixed, "10.89.37.0/24", suite="trixie").items() if "suite" in k} == both
+    assert inventory.topology(mixed, "10.89.37.0/24", suite="bookworm")["node_suite"] == "bookworm"
+    topo = {"masters": 1, "nodes": 2, "etcd": 1, "subnet": "10.89.37.0/24", "suite": "bookworm",
+            "node_suite": "trixie"}
+    assert [(h["name"], h["suite"]) for h in inventory.lab_hosts(topo, "mx-")] == [
+        ("mx-master1", "bookworm"), ("mx-etcd1", "bookworm"), ("mx-node1", "trixie"), ("mx-node2", "trixie")]
+
+
+@pytest.mark.parametrize("kw, saved, message", [
+    ({"suite": "sid"}, {}, r"--suite 'sid' is not a lab suite; known: bookworm \(Debian 12\), trixie \(Debian 13\)"),
+    ({"node_suite": "buster"}, {}, "--node-suite 'buster' is not a lab suite"),
+    ({}, {"node_suite": "jessie"}, "--node-suite 'jessie' is not a lab suite"),   # hand-edited lab.json
+])
+def test_topology_suite_refused(kw, saved, message):
+    with pytest.raises(ValueError, match=message):
+        inventory.topology(saved, "10.89.37.0/24", **kw)
 
 
 def test_parse_images_txt():

@@ -76,12 +76,71 @@ def debian_mirror(sources: list[tuple[str, str]], suite: str) -> str | None:
     return None
 
 
+def host_codename(root: str = "/") -> str | None:
+    """VERSION_CODENAME of the host's /etc/os-release (bookworm on Debian 12)."""
+    try:
+        with open(os.path.join(root, "etc/os-release"), encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.strip().partition("=")
+                if key == "VERSION_CODENAME":
+                    return value.strip("\"'") or None
+    except FileNotFoundError:
+        pass
+    return None
+
+
 def host_debian_mirror(suite: str, root: str = "/") -> str | None:
-    """$KUBEBIN_LAB_DEBIAN_MIRROR, else the Debian mirror of this host's apt sources for suite."""
+    """$KUBEBIN_LAB_DEBIAN_MIRROR, else the Debian mirror of this host's apt sources for suite.
+
+    A Debian mirror serves every suite under one base URL: when the host's sources name only
+    its own suite (a Debian 12 host asked for trixie), the mirror of the host's suite is it.
+    """
     if os.environ.get(MIRROR_ENV):
         return os.environ[MIRROR_ENV]
     sources = []
     for f in apt_files(root)[0]:
         with open(f, encoding="utf-8", errors="replace") as fh:
             sources.append((f, fh.read()))
-    return debian_mirror(sources, suite)
+    mirror = debian_mirror(sources, suite)
+    own = host_codename(root)
+    if mirror is None and own and own != suite:
+        mirror = debian_mirror(sources, own)
+    return mirror
+
+
+def _retarget(suite: str, old: str, new: str) -> str:
+    """old -> new, old-updates -> new-updates, old-security -> new-security, ...; else suite."""
+    if suite == old or suite.startswith(old + "-"):
+        return new + suite[len(old):]
+    return suite
+
+
+def retarget_sources(name: str, text: str, old: str, new: str) -> str:
+    """The apt sources file `name` (deb822 when it ends with .sources, else one-line) with
+    the Debian suite `old` and its -updates/-security/-backports suites replaced by `new`'s,
+    for an image of another release than the host. Other entries (another vendor's suite,
+    comments) are kept as they are."""
+    out = []
+    if name.endswith(".sources"):
+        for line in text.splitlines(keepends=True):
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith(("#", " ", "\t")) and key.strip().lower() == "suites":
+                eol = line[len(line.rstrip("\r\n")):]
+                line = f"{key}: " + " ".join(_retarget(s, old, new) for s in value.split()) + eol
+            out.append(line)
+        return "".join(out)
+    for line in text.splitlines(keepends=True):
+        body, hash_, comment = line.partition("#")
+        words = body.split()
+        if len(words) >= 3 and words[0] in ("deb", "deb-src"):
+            i = 1
+            if words[1].startswith("["):              # deb [opts] uri suite comp...
+                while i < len(words) and not words[i].endswith("]"):
+                    i += 1
+                i += 1
+            if i + 1 < len(words):
+                words[i + 1] = _retarget(words[i + 1], old, new)
+                eol = line[len(line.rstrip("\r\n")):]
+                line = " ".join(words) + (f" {hash_}{comment}".rstrip("\r\n") if hash_ else "") + eol
+        out.append(line)
+    return "".join(out)

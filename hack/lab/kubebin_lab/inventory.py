@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
+from .suites import DEFAULT_SUITE, check_suite
+
 # Several labs can run side by side (e.g. a 1-master lab and a 3-master HA lab): each
 # named instance has its own network, subnet, mirror container, hosts, volumes and state
 # dir. The default instance "kb" keeps the historic names.
@@ -39,12 +41,17 @@ def instance_names(name: str, state_dir: str | None = None, subnet: str | None =
 
 def topology(saved: dict, default_subnet: str, masters: int | None = None,
              nodes: int | None = None, etcd: int | None = None, etcd_on_masters: bool = False,
-             subnet: str | None = None) -> dict:
+             subnet: str | None = None, suite: str | None = None,
+             node_suite: str | None = None) -> dict:
     """The wanted topology: the saved one (or the defaults) with the given changes.
 
-    ValueError names the option when a count or the subnet is out of range.
+    `suite` is the Debian suite of every host; `node_suite` (applied after it) that of the
+    nodes only, for a mixed cluster (e.g. Debian 12 masters, Debian 13 nodes). A topology
+    saved before suites existed runs bookworm everywhere.
+    ValueError names the option when a count, the subnet or a suite is out of range.
     """
-    topo = {"masters": 1, "nodes": 2, "etcd": 0, "subnet": default_subnet}
+    topo = {"masters": 1, "nodes": 2, "etcd": 0, "subnet": default_subnet,
+            "suite": DEFAULT_SUITE, "node_suite": DEFAULT_SUITE}
     topo.update({k: v for k, v in saved.items() if k in topo})
     if masters is not None:
         topo["masters"] = masters
@@ -56,6 +63,12 @@ def topology(saved: dict, default_subnet: str, masters: int | None = None,
         topo["etcd"] = etcd
     if subnet:
         topo["subnet"] = subnet
+    if suite:
+        topo["suite"] = topo["node_suite"] = check_suite(suite, "--suite")
+    if node_suite:
+        topo["node_suite"] = check_suite(node_suite, "--node-suite")
+    check_suite(topo["suite"], "--suite")           # a hand-edited lab.json
+    check_suite(topo["node_suite"], "--node-suite")
     for role, key in (("master", "masters"), ("node", "nodes"), ("etcd", "etcd")):
         if not 0 <= topo[key] <= ROLE_MAX[role]:
             raise ValueError(f"--{key} must be between 0 and {ROLE_MAX[role]}")
@@ -68,7 +81,7 @@ def topology(saved: dict, default_subnet: str, masters: int | None = None,
 
 
 def lab_hosts(topo: dict, prefix: str) -> list[dict]:
-    """name, role, inventory groups and IP of every host of the topology."""
+    """name, role, inventory groups, IP and Debian suite of every host of the topology."""
     net = ipaddress.ip_network(topo["subnet"])
     hosts = []
     for role, count in (("master", topo["masters"]), ("etcd", topo["etcd"]),
@@ -78,7 +91,9 @@ def lab_hosts(topo: dict, prefix: str) -> list[dict]:
             if role == "master" and topo["etcd"] == 0:
                 groups.append("etcd")
             hosts.append({"name": f"{prefix}{role}{i}", "role": role, "groups": groups,
-                          "ip": str(net.network_address + ROLE_BASE[role] + i)})
+                          "ip": str(net.network_address + ROLE_BASE[role] + i),
+                          "suite": topo.get("node_suite" if role == "node" else "suite",
+                                            DEFAULT_SUITE)})
     return hosts
 
 
