@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
 .PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha e2e-vip clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
-	deploy e2e e2e-ci e2e-etcd-timer e2e-own-playbook e2e-shrink e2e-proxy-modes molecule cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
+	deploy e2e e2e-ci e2e-os e2e-etcd-timer e2e-own-playbook e2e-shrink e2e-proxy-modes molecule cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
 # Every rung, one after the other, each timed; the times are printed at the end (also on a
 # failure) and kept in build/test-times.txt (.ci/run prints them too).
@@ -152,6 +152,15 @@ e2e: venv collection lab-build
 # verify. Part of `make test`.
 e2e-ci: venv collection build-tarball lab-build-all
 	bash tests/e2e/ci_e2e.sh
+
+# A second OS (tests/e2e/os_e2e.sh; figures in docs/testing.md): the cluster proof (site.yml,
+# changed=0 re-run, each host's OS, verify.yml) on Debian 13 hosts (lab $(OS_LAB_13)), then on
+# a mixed cluster, Debian 12 master and Debian 13 nodes (lab $(OS_LAB_MIX)); each lab removed
+# after (OS_E2E_KEEP=1 keeps it). OS_E2E_SCENARIOS="mixed" picks. Not in `make test`.
+OS_LAB_13 ?= t13
+OS_LAB_MIX ?= tmix
+e2e-os: venv collection lab-build
+	OS_LAB_13=$(OS_LAB_13) OS_LAB_MIX=$(OS_LAB_MIX) bash tests/e2e/os_e2e.sh
 
 # etcd restore from a snapshot made by kubebin-etcd-backup.timer, on the deployed lab
 # KUBEBIN_LAB_NAME (tests/e2e/backup_restore_e2e.sh with BACKUP_E2E_SOURCE=hosts; figures in

@@ -641,6 +641,7 @@ def run_mirror(topo: dict, spec: str, mdir: str) -> None:
     podman("run", "-d", "--name", MIRROR_NAME, "--hostname", MIRROR_NAME,
            "--label", LABEL_ARG, "--label", f"{INSTANCE_LABEL}={INSTANCE}",
            "--label", f"{LABEL}.role=mirror",
+           "--label", f"{LABEL}.suite={topo.get('suite', DEFAULT_SUITE)}",
            "--label", f"{LABEL}.spec={spec}",
            "--network", NETWORK, "--ip", mirror_ip(topo),
            "--stop-signal", "SIGINT", "--systemd=false",
