@@ -322,6 +322,8 @@ def image_apt_files(suite: str) -> list[tuple[str, bytes]]:
 def image_recipe(suite: str) -> str:
     parts = [IMAGE_RECIPE_VERSION.encode(), suite.encode(),
              " ".join(sorted(_suites.packages(suite))).encode()]
+    if _suites.masked_units(suite):      # (none on bookworm: its recipe stays as it was)
+        parts.append(" ".join(_suites.masked_units(suite)).encode())
     for root, _dirs, files in sorted(os.walk(os.path.join(HERE, "host"))):
         for fn in sorted(files):
             p = os.path.join(root, fn)
@@ -418,7 +420,7 @@ def build_image(suite: str, force: bool = False) -> None:
                  "e2scrub_reap.service", "e2scrub_all.timer",
                  # binfmt_misc is the host kernel's, not the lab host's: leave it alone
                  "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
-                 "proc-sys-fs-binfmt_misc.mount"])
+                 "proc-sys-fs-binfmt_misc.mount", *_suites.masked_units(suite)])
             run(["chroot", rootfs, "systemctl", "set-default", "multi-user.target"])
             # operator accounts (sudoers.d/kubebin-lab): `kubebin` with sudo, `kubebin-nosudo`
             # without; both log in with the lab key (AuthorizedKeysFile in sshd_config.d)

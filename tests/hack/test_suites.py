@@ -16,7 +16,9 @@ def test_suites_table():
         assert all(a.strip() == a and a for a in suites.init_args(suite))
     # bookworm hosts keep the image name and PID 1 arguments they had before suites existed
     assert suites.image_ref("bookworm") == "localhost/kubebin-lab-host:bookworm"
-    assert suites.init_args("bookworm") == []
+    assert suites.init_args("bookworm") == [] and suites.masked_units("bookworm") == []
+    # openssh 10 (trixie) would make its own host keys at first boot, racing the lab's unit
+    assert "sshd-keygen.service" in suites.masked_units("trixie")
 
 
 def test_unknown_suite():

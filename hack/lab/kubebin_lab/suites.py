@@ -22,11 +22,16 @@ SUITES: dict[str, dict] = {
         "packages": _BASE_PACKAGES,
         # PID 1's arguments: none beyond the default.
         "init_args": [],
+        # Units masked in the image besides the ones every suite masks (lab.py).
+        "mask": [],
     },
     "trixie": {
         "release": "Debian 13",
         "packages": _BASE_PACKAGES,
         "init_args": [],
+        # openssh 10's first-boot `ssh-keygen -A` (RSA, ECDSA, ed25519): it would race
+        # kubebin-lab-hostkeys.service for the ed25519 key, and RSA is slow on a busy machine.
+        "mask": ["sshd-keygen.service"],
     },
 }
 
@@ -46,6 +51,11 @@ def image_ref(suite: str) -> str:
 
 def packages(suite: str) -> list[str]:
     return list(SUITES[check_suite(suite)]["packages"])
+
+
+def masked_units(suite: str) -> list[str]:
+    """Units masked in this suite's image on top of those every suite masks."""
+    return list(SUITES[check_suite(suite)]["mask"])
 
 
 def init_args(suite: str) -> list[str]:
