@@ -31,7 +31,9 @@ command -v podman > /dev/null || fail "podman not found (the lab runs on podman)
 lab=(python3 hack/lab/lab.py)
 [ -n "${KUBEBIN_LAB_NAME:-}" ] && lab+=(--name "$KUBEBIN_LAB_NAME")
 # HOST ROLE of the running lab hosts (not the mirror).
-mapfile -t hosts < <("${lab[@]}" status | awk 'NR > 1 && NF >= 4 && $4 == "running" && $2 != "mirror" {print $1, $2}')
+# The columns are found by their header (lab.py status gained a SUITE column before STATE).
+mapfile -t hosts < <("${lab[@]}" status | awk 'NR == 1 {for (i = 1; i <= NF; i++) col[$i] = i; next}
+  col["STATE"] && NF >= col["STATE"] && $col["STATE"] == "running" && $col["ROLE"] != "mirror" {print $col["NAME"], $col["ROLE"]}')
 [ "${#hosts[@]}" -gt 0 ] || fail "no running lab hosts (${KUBEBIN_LAB_NAME:-default} lab: run lab.py up and site.yml first)"
 
 work=$(mktemp -d)
