@@ -102,6 +102,28 @@ def _is_ip(value):
         return False
 
 
+def _known_address(hv):
+    """The cluster address of a host's hostvars: kubebin_node_ip as roles/common published it (or
+    the inventory set it), else ansible_host when it is an IP address, else the default-route
+    address of its facts (roles/common's own default for kubebin_node_ip), else ''."""
+    address = hv.get("kubebin_node_ip")
+    if address:
+        return str(address).strip()
+    inventory_address = str(hv.get("ansible_host") or "")
+    if _is_ip(inventory_address):
+        return inventory_address
+    return str(((hv.get("ansible_facts") or {}).get("default_ipv4") or {}).get("address", ""))
+
+
+def node_address(host, hostvars):
+    """The cluster address of inventory host `host`, the same rule for every role: what
+    roles/common published as its kubebin_node_ip, else its ansible_host when that is an IP
+    address, else the default-route address of its facts, else its ansible_host or its name
+    (a name the controller resolves)."""
+    hv = hostvars[host]
+    return _known_address(hv) or str(hv.get("ansible_host") or host)
+
+
 def node_identities(hosts, hostvars):
     """Each host's identity for the kubelet CSR policy: {name, addresses, dns_names}.
 
@@ -115,11 +137,7 @@ def node_identities(hosts, hostvars):
         hv = hostvars[host]
         facts = hv.get("ansible_facts") or {}
         name = str(hv.get("node_name") or host)
-        address = hv.get("kubebin_node_ip")
-        if not address:
-            inventory_address = str(hv.get("ansible_host") or "")
-            address = inventory_address if _is_ip(inventory_address) else \
-                (facts.get("default_ipv4") or {}).get("address", "")
+        address = _known_address(hv)
         names = hv.get("kubebin_node_dns_names")
         if names is None:
             names = dns_names([host, facts.get("hostname", ""), facts.get("fqdn", "")])
@@ -179,4 +197,5 @@ class FilterModule:
             "dns_names": dns_names,
             "ipv4_interface": ipv4_interface,
             "node_identities": node_identities,
+            "node_address": node_address,
         }

@@ -8,6 +8,10 @@
   defaults apply everywhere. Reading another host's published value with a fallback for
   hosts outside the play (``hostvars[h].kubebin_node_ip | default(...)``) is allowed.
 * No role parses addresses with regexes or Jinja arithmetic: the filter and test plugins do.
+* Playbook-level expressions (``hosts:`` patterns, a play's ``vars``/``when`` before any role
+  is loaded) cannot see roles/common's defaults, so playbooks spell a few of them inline
+  (``kubebin_masters_group | default('masters')``): each such inline default must equal the
+  value roles/common defines, so the model keeps one source of truth.
 """
 
 from __future__ import annotations
@@ -56,6 +60,33 @@ def test_no_address_regexes_or_arithmetic(role):
     assert not found, f"address regexes or arithmetic in {found}: use the kubebin.cluster filters and tests"
 
 
+COMMON_DEFAULTS = yaml.safe_load((ROOT / "roles" / "common" / "defaults" / "main.yml").read_text())
+PLAYBOOK_GLOBS = ("playbooks/*.yml", "playbooks/tasks/*.yml", "*.yml")
+INLINE_DEFAULT = re.compile(r"(?<![A-Za-z0-9_.\]])(" + "|".join(map(re.escape, COMMON_NAMES))
+                            + r")\s*\|\s*default\(((?:'[^']*'|\"[^\"]*\"|[A-Za-z0-9_.\-]+))\)")
+# (file, name): why an inline default there is not a copy of common's value.
+INLINE_DEFAULT_EXCEPTIONS = {
+    ("playbooks/upgrade.yml", "kubebin_kubernetes_version"): "names the missing value in the error message",
+}
+
+
+def inline_defaults(text):
+    """(name, value) of each `kubebin_x | default(<literal>)` of a playbook's text."""
+    return [(m.group(1), yaml.safe_load(m.group(2))) for m in INLINE_DEFAULT.finditer(text)]
+
+
+def test_playbook_inline_defaults_equal_common():
+    paths = sorted({p for g in PLAYBOOK_GLOBS for p in ROOT.glob(g) if p.is_file()})
+    assert any(inline_defaults(p.read_text()) for p in paths), "no inline default found: the pattern is broken"
+    wrong = {
+        f"{path.relative_to(ROOT)}: {name} | default({value!r}), roles/common: {COMMON_DEFAULTS[name]!r}"
+        for path in paths
+        for name, value in inline_defaults(path.read_text())
+        if (str(path.relative_to(ROOT)), name) not in INLINE_DEFAULT_EXCEPTIONS and value != COMMON_DEFAULTS[name]
+    }
+    assert not wrong, f"playbook inline defaults that differ from roles/common/defaults/main.yml: {sorted(wrong)}"
+
+
 def test_the_rules_can_fail():
     """The patterns above match what they are meant to refuse."""
     assert internal_names("{{ hostvars[h]._master_ip }} {{ _node_x }}", "node") == ["_master_ip"]
@@ -63,3 +94,5 @@ def test_the_rules_can_fail():
     assert re.search(r"(?<![A-Za-z0-9_.\]])(kubebin_masters_are_nodes)\s*\|\s*default\(", "{{ kubebin_masters_are_nodes | default(true) }}")
     assert not re.search(r"(?<![A-Za-z0-9_.\]])(kubebin_node_ip)\s*\|\s*default\(", "{{ hv.kubebin_node_ip | default(h) }}")
     assert IP_REGEX.search("is match('^(25[0-5]|2[0-4][0-9])')")
+    assert inline_defaults("{{ kubebin_masters_group | default('controlplane') }} {{ kubebin_masters_are_nodes | default(true) }}") \
+        == [("kubebin_masters_group", "controlplane"), ("kubebin_masters_are_nodes", True)]

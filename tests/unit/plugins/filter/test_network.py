@@ -155,3 +155,18 @@ def test_node_identities_of_hosts_that_did_not_run_common():
         {"name": "n3", "addresses": ["10.0.0.23"], "dns_names": []},
         {"name": "n4", "addresses": [], "dns_names": []},
     ]
+
+
+def test_node_address_follows_common_rule():
+    hostvars = {"a": {"kubebin_node_ip": "10.0.0.11", "ansible_host": "10.9.9.9"},
+                "b": {"ansible_host": "10.0.0.12", "ansible_facts": {"default_ipv4": {"address": "10.0.0.99"}}},
+                "c": {"ansible_host": "c.lab", "ansible_facts": {"default_ipv4": {"address": "10.0.0.13"}}},
+                "d": {"ansible_host": "d.lab"},
+                "e": {}}
+    assert [network.node_address(h, hostvars) for h in "abcde"] == \
+        ["10.0.0.11", "10.0.0.12", "10.0.0.13", "d.lab", "e"]
+
+
+def test_node_address_and_node_identities_agree():
+    hostvars = {"n": {"ansible_host": "n.lab", "ansible_facts": {"default_ipv4": {"address": "10.0.0.23"}}}}
+    assert network.node_identities(["n"], hostvars)[0]["addresses"] == [network.node_address("n", hostvars)]
