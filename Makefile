@@ -189,10 +189,10 @@ PROXY_LAB ?= nf
 e2e-proxy-modes: venv collection lab-build
 	KUBEBIN_LAB_NAME=$(PROXY_LAB) bash tests/e2e/proxy_modes_e2e.sh
 
-# The Molecule role scenarios os_prep, docker, etcd (tests/e2e/molecule.sh, molecule/README.md),
+# The Molecule role scenarios os_prep, docker, etcd, loadbalancer (tests/e2e/molecule.sh, molecule/README.md),
 # one at a time on lab KUBEBIN_LAB_NAME (default "mol"; removed at the end), each scenario's
 # time printed. MOLECULE_SCENARIOS="etcd" picks. Not in `make test` (figures: docs/testing.md).
-MOLECULE_SCENARIOS ?= os_prep docker etcd
+MOLECULE_SCENARIOS ?= os_prep docker etcd loadbalancer
 molecule: venv lab-build
 	MOLECULE_SCENARIOS="$(MOLECULE_SCENARIOS)" bash tests/e2e/molecule.sh
 
