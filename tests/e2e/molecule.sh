@@ -46,7 +46,7 @@ for s in $scenarios; do
     result=FAILED; rc=1
     sed 's/\x1b\[[0-9;]*m//g' "$logs/$s.log" | grep -n -B2 -A12 'fatal:' | tail -n 40 || true
   fi
-  printf '%-8s %5ss %s (log: %s)\n' "$s" $(( $(date +%s) - start )) "$result" "$logs/$s.log" | tee -a "$logs/times.txt"
+  printf '%-12s %5ss %s (log: %s)\n' "$s" $(( $(date +%s) - start )) "$result" "$logs/$s.log" | tee -a "$logs/times.txt"
 done
 echo "=== make molecule (lab $KUBEBIN_LAB_NAME, network $KUBEBIN_LAB_NETWORK, $KUBEBIN_LAB_NET.0/24)"
 cat "$logs/times.txt"
