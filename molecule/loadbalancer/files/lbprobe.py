@@ -11,8 +11,10 @@ the hosts). Prints JSON.
                              balancer (https://127.0.0.1:PORT, the certificate verified
                              against the CA copy for the name "kubernetes"): [[status, body]]
   watch SERVER STATE SECONDS the server's statuses until it is STATE ("UP", "DOWN", "DRAIN";
-                             a suffix such as " (agent)" ignored, "UP 1/2" is not UP), every
-                             state seen on the way, in order; exit 1 when not reached in time
+                             a suffix such as " (agent)" ignored, "UP 1/2" is not UP): every
+                             status seen on the way, in order, each with "full" (its checks
+                             all passing), and the server's last stats; exit 1 when not
+                             reached in time
 
 Options: --port (8443) --ca (/etc/haproxy/kubebin-ca.pem) --socket (/run/haproxy-kubebin.sock)
 --backend (kube-apiserver) --name (kubernetes).
@@ -43,9 +45,23 @@ def servers(sock_path: str, backend: str) -> dict[str, dict[str, str]]:
     if not text.startswith("# "):
         raise RuntimeError(f"unexpected answer from {sock_path}: {text[:200]!r}")
     rows = csv.DictReader(io.StringIO(text[2:]))
-    keep = ("status", "check_status", "check_desc", "check_health", "agent_status", "agent_desc", "weight", "bck")
-    return {r["svname"]: {k: r.get(k, "") for k in keep}
-            for r in rows if r["pxname"] == backend and r["svname"] not in ("FRONTEND", "BACKEND")}
+    keep = ("status", "check_status", "check_desc", "last_chk", "check_health", "check_rise", "check_fall",
+            "agent_status", "last_agt", "weight", "bck")
+    out: dict[str, dict[str, str]] = {}
+    for r in rows:
+        if r["pxname"] == backend and r["svname"] not in ("FRONTEND", "BACKEND"):
+            # "* " marks a check in progress
+            out[r["svname"]] = {k: (r.get(k) or "").removeprefix("* ") for k in keep}
+    return out
+
+
+def full_health(server: dict[str, str]) -> bool:
+    """Every recent check passed (health at rise + fall - 1): what a drain by the agent
+    looks like, unlike one by the suspect-drain Lua task, which comes after a failed check."""
+    try:
+        return int(server["check_health"]) >= int(server["check_rise"]) + int(server["check_fall"]) - 1
+    except (KeyError, ValueError):
+        return False
 
 
 def get(path: str, count: int, port: int, ca: str, name: str) -> list[list]:
@@ -71,15 +87,15 @@ def base_state(status: str) -> str:
 
 
 def watch(sock_path: str, backend: str, server: str, state: str, seconds: float) -> tuple[bool, list, dict]:
-    seen: list[str] = []
+    seen: list[dict] = []
     last: dict[str, str] = {}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         last = servers(sock_path, backend).get(server, {})
-        status = last.get("status", "missing")
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if base_state(status) == state:
+        now = {"status": last.get("status", "missing"), "full": full_health(last)}
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        if base_state(now["status"]) == state:
             return True, seen, last
         time.sleep(0.05)
     return False, seen, last
