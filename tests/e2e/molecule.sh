@@ -5,12 +5,12 @@
 # lab KUBEBIN_LAB_NAME (default "mol", 1 idle master; made for the run and removed at the
 # end unless MOLECULE_KEEP_LAB=1; a lab already up is used as it is and kept). Prints each
 # scenario's time (also in build/molecule/times.txt).
-#   make molecule                                  os_prep, docker, etcd
+#   make molecule                                  os_prep, docker, etcd, loadbalancer
 #   make molecule MOLECULE_SCENARIOS="etcd"        one of them
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export KUBEBIN_LAB_NAME=${KUBEBIN_LAB_NAME:-mol}
-scenarios=${MOLECULE_SCENARIOS:-os_prep docker etcd}
+scenarios=${MOLECULE_SCENARIOS:-os_prep docker etcd loadbalancer}
 lab="python3 hack/lab/lab.py"
 logs=build/molecule
 mkdir -p "$logs"
@@ -46,7 +46,7 @@ for s in $scenarios; do
     result=FAILED; rc=1
     sed 's/\x1b\[[0-9;]*m//g' "$logs/$s.log" | grep -n -B2 -A12 'fatal:' | tail -n 40 || true
   fi
-  printf '%-8s %5ss %s (log: %s)\n' "$s" $(( $(date +%s) - start )) "$result" "$logs/$s.log" | tee -a "$logs/times.txt"
+  printf '%-12s %5ss %s (log: %s)\n' "$s" $(( $(date +%s) - start )) "$result" "$logs/$s.log" | tee -a "$logs/times.txt"
 done
 echo "=== make molecule (lab $KUBEBIN_LAB_NAME, network $KUBEBIN_LAB_NETWORK, $KUBEBIN_LAB_NET.0/24)"
 cat "$logs/times.txt"
