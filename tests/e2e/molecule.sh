@@ -5,12 +5,12 @@
 # lab KUBEBIN_LAB_NAME (default "mol", 1 idle master; made for the run and removed at the
 # end unless MOLECULE_KEEP_LAB=1; a lab already up is used as it is and kept). Prints each
 # scenario's time (also in build/molecule/times.txt).
-#   make molecule                                  os_prep, docker, etcd, loadbalancer
+#   make molecule                                  os_prep, docker, etcd, loadbalancer, master
 #   make molecule MOLECULE_SCENARIOS="etcd"        one of them
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export KUBEBIN_LAB_NAME=${KUBEBIN_LAB_NAME:-mol}
-scenarios=${MOLECULE_SCENARIOS:-os_prep docker etcd loadbalancer}
+scenarios=${MOLECULE_SCENARIOS:-os_prep docker etcd loadbalancer master}
 lab="python3 hack/lab/lab.py"
 logs=build/molecule
 mkdir -p "$logs"
