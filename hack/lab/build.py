@@ -11,6 +11,8 @@ download-and-verify code path an online user runs, with another base URL.
                               [--k8s-version V]
     python3 hack/lab/build.py path          # print the mirror directory
 
+The Go components are rows of hack/lab/kubebin_lab/recipes.py (data), built by
+Builder.go_component; Kubernetes, kubectl, pause, busybox and the images are code here.
 Versions are pinned in hack/lab/versions.env (only there). The cache is
 ${KUBEBIN_LAB_CACHE:-/var/cache/kubebin-lab}. See docs/lab-build.md.
 
@@ -42,7 +44,8 @@ from kubebin_lab.checksums import checksum_file_text, record_digest, sha256_file
     wheel_record_digest
 from kubebin_lab.gomod import parse_gomod, wrapper_gomod
 from kubebin_lab.recipes import KUBERNETES_RELEASE, RECIPES, archive_entries, check_output, \
-    expand_packages, ldflags, recipe
+    expand_packages, recipe
+from kubebin_lab.recipes import ldflags as recipe_ldflags
 from kubebin_lab.versions import deb_upstream_version, staging_version, stable_files
 
 # Bump when a recipe changes in a way that changes outputs: every artifact is rebuilt.
@@ -630,7 +633,7 @@ class Builder:
             bins = out / "bin" if r.publish else out
             for gb in r.builds:
                 go_build(log, wd, bins, expand_packages(gb, fields, moddir),
-                         ldflags(gb, fields, infos[0]["Hash"]),
+                         recipe_ldflags(gb, fields, infos[0]["Hash"]),
                          tags=list(gb.tags) + ([r.switch.tag] if tags_on else []), cgo=gb.cgo,
                          out_name=gb.output.format(**fields) or None)
             built = sorted(p.name for p in bins.iterdir() if p.is_file())

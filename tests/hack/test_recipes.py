@@ -222,6 +222,9 @@ def test_fields_requires_and_inputs():
         ("ex.com/p", "v0.9.1"), ("ex.com/q", "v0.9.1"), ("ex.com/lib", "v1.3.0")]
     # stored as in the cache's JSON stamps: a tuple would never equal the stamp's list
     assert row.cache_inputs(fields) == {"source": "ex.com/p@v0.9.1", "list": ["a", "b"], "n": 3}
+    # a revision rebuilds the row; revision 0 stays out of the key (the cached stamps have none)
+    assert _row(revision=2).cache_inputs(fields) == {"revision": 2}
+    assert _row().cache_inputs(fields) == {}
 
 
 def test_generated_main():

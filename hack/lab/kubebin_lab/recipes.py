@@ -130,6 +130,10 @@ class Recipe:
     `copies` are (module file, artifact file) pairs; `required` lists binaries the build
     must produce (for `<path>/*` packages); `inputs` are extra cache inputs (string values
     are templates, tuples are stored as lists).
+
+    The cache key of a row is its version, the Go version and `inputs`, not the rest of the
+    row: after changing a row's flags or packages, bump its `revision` (that row is rebuilt;
+    0 is left out of the key) or RECIPE_VERSION in build.py (every artifact is rebuilt).
     """
     name: str
     version_key: str
@@ -145,6 +149,7 @@ class Recipe:
     inputs: tuple[tuple[str, object], ...] = ()
     switch: TagSwitch | None = None
     main: GeneratedMain | None = None
+    revision: int = 0
 
     def fields(self, versions: dict[str, str], arch: str) -> dict[str, str]:
         """The template fields of this row (without `commit`)."""
@@ -159,8 +164,9 @@ class Recipe:
 
     def cache_inputs(self, fields: dict[str, str]) -> dict:
         """The row's extra cache inputs (build.py adds the Go version and the switch)."""
-        return {k: list(v) if isinstance(v, tuple) else v.format(**fields) if isinstance(v, str) else v
-                for k, v in self.inputs}
+        out = {k: list(v) if isinstance(v, tuple) else v.format(**fields) if isinstance(v, str) else v
+               for k, v in self.inputs}
+        return {**out, "revision": self.revision} if self.revision else out
 
 
 def ldflags(build: GoBuild, fields: dict[str, str], commit: str) -> str:
