@@ -43,8 +43,8 @@ from kubebin_lab.archives import ARCH, Layer, image_config, make_tgz, write_oci_
 from kubebin_lab.checksums import checksum_file_text, record_digest, sha256_file, sha256sums, \
     wheel_record_digest
 from kubebin_lab.gomod import parse_gomod, wrapper_gomod
-from kubebin_lab.recipes import KUBERNETES_RELEASE, RECIPES, archive_entries, check_output, \
-    expand_packages, recipe
+from kubebin_lab.recipes import KUBERNETES_RELEASE, RECIPES, Recipe, archive_entries, \
+    check_output, expand_packages, recipe
 from kubebin_lab.recipes import ldflags as recipe_ldflags
 from kubebin_lab.versions import deb_upstream_version, staging_version, stable_files
 
@@ -655,7 +655,7 @@ class Builder:
         return self.artifact(name, version, self.go_inputs(**inputs), build)
 
     @staticmethod
-    def _publish_go(r, fields: dict[str, str], out: Path, bins: Path, moddir: Path) -> None:
+    def _publish_go(r: Recipe, fields: dict[str, str], out: Path, bins: Path, moddir: Path) -> None:
         """The mirror's files of a recipe: its archive (or its one binary) and checksum file."""
         pub = r.publish
         path = pub.path.format(**fields)

@@ -89,7 +89,7 @@ class Publish:
 
 @dataclass(frozen=True)
 class TagSwitch:
-    """A build tag on by default: `off_env`=1 builds without it. On, a file matching one of
+    """A build tag added to the row's builds unless `off_env`=1. On, a file matching one of
     `needs` must exist (else the build stops with `hint`). Recorded in the inputs as `input`."""
     tag: str
     off_env: str
