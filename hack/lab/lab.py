@@ -510,14 +510,7 @@ def lab_hosts(topo: dict) -> list[dict]:
 
 def lab_suites(topo: dict, hosts: list[dict]) -> list[str]:
     """The suites whose images the lab needs: the hosts' and the mirror's."""
-    return sorted({topo.get("suite", DEFAULT_SUITE), *(h["suite"] for h in hosts)})
-
-
-def suites_summary(topo: dict) -> str:
-    names = {s: f"{v['release']} {s}" for s, v in _suites.SUITES.items()}
-    if topo["suite"] == topo["node_suite"]:
-        return names[topo["suite"]]
-    return f"{names[topo['suite']]}, nodes {names[topo['node_suite']]}"
+    return _suites.needed(topo.get("suite", DEFAULT_SUITE), [h["suite"] for h in hosts])
 
 
 # --------------------------------------------------------------------------- podman state
@@ -837,7 +830,7 @@ def cmd_up(args) -> None:
         info(f"{inventory_path()} ({'written' if changed else 'unchanged'})")
     print(f"lab up: {topo['masters']} master(s), {topo['etcd'] or 'etcd on masters'}"
           f"{' etcd' if topo['etcd'] else ''}, {topo['nodes']} node(s) "
-          f"({suites_summary(topo)}) in {time.monotonic() - T0:.1f}s")
+          f"({_suites.summary(topo['suite'], topo['node_suite'])}) in {time.monotonic() - T0:.1f}s")
 
 
 def cmd_down(args) -> None:

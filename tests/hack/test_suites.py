@@ -26,3 +26,15 @@ def test_unknown_suite():
         suites.check_suite("sid", "--node-suite")
     with pytest.raises(ValueError, match="'buster' is not a lab suite"):
         suites.image_ref("buster")
+
+
+def test_needed_suites():
+    assert suites.needed("bookworm", ["trixie", "bookworm", "trixie"]) == ["bookworm", "trixie"]
+    assert suites.needed("trixie", []) == ["trixie"]
+
+
+def test_summary():
+    assert suites.summary("bookworm", "bookworm") == "Debian 12 bookworm"
+    assert suites.summary("bookworm", "trixie") == "Debian 12 bookworm, nodes Debian 13 trixie"
+    with pytest.raises(ValueError, match="--node-suite 'sid'"):
+        suites.summary("bookworm", "sid")

@@ -8,4 +8,5 @@ Standard library only, no podman and no go: unit-tested by tests/hack/ (`make un
     archives    reproducible tar.gz, OCI image layers and image-layout archives
     apt         the host's apt sources and its Debian mirror
     inventory   lab instance names, topology, host addresses and the Ansible inventory
+    recipes     the Go build recipes as data (one row per component) and their helpers
 """

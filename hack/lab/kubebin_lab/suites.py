@@ -62,3 +62,17 @@ def init_args(suite: str) -> list[str]:
     """Arguments after /sbin/init for a host of this suite (systemd reads its own command
     line as the kernel's inside a container)."""
     return list(SUITES[check_suite(suite)]["init_args"])
+
+
+def needed(default_suite: str, host_suites: list[str]) -> list[str]:
+    """The suites whose images a lab needs, sorted: the hosts' and the lab's own (the
+    mirror container runs from the image of the lab's suite)."""
+    return sorted({default_suite, *host_suites})
+
+
+def summary(suite: str, node_suite: str) -> str:
+    """'Debian 12 bookworm', or 'Debian 12 bookworm, nodes Debian 13 trixie'."""
+    names = {s: f"{v['release']} {s}" for s, v in SUITES.items()}
+    if suite == node_suite:
+        return names[check_suite(suite)]
+    return f"{names[check_suite(suite)]}, nodes {names[check_suite(node_suite, '--node-suite')]}"
