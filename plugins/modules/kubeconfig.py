@@ -347,7 +347,7 @@ from ansible_collections.kubebin.cluster.plugins.module_utils._kubeconfig import
     write_atomically,
 )
 
-ARGUMENT_SPEC = dict(
+_OPTIONS = dict(
     path=dict(type="path"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     cluster=dict(type="str", required=True),
@@ -375,11 +375,16 @@ MUTUALLY_EXCLUSIVE = [
 # The options an element of `kubeconfigs` may set; the task's own option is its default.
 ITEM_OPTIONS = ("path", "server", "user", "context", "namespace", "client_cert", "client_cert_content",
                 "client_key", "client_key_content", "token", "current_context", "mode")
-ARGUMENT_SPEC["kubeconfigs"] = dict(type="list", elements="dict", options={
-    name: dict((k, v) for k, v in ARGUMENT_SPEC[name].items() if k != "default")
-    for name in ITEM_OPTIONS
-})
-ARGUMENT_SPEC["kubeconfigs"]["options"]["path"]["required"] = True
+
+
+def _item_spec() -> dict:
+    """The task's options an element may set, without their defaults (None = the task's value)."""
+    spec = {name: {k: v for k, v in _OPTIONS[name].items() if k != "default"} for name in ITEM_OPTIONS}
+    spec["path"]["required"] = True
+    return spec
+
+
+ARGUMENT_SPEC = dict(_OPTIONS, kubeconfigs=dict(type="list", elements="dict", options=_item_spec()))
 
 
 def _items(params: dict) -> list[tuple[str, dict]]:
