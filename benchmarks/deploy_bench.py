@@ -171,6 +171,23 @@ DRIFTS = [
     ("CA file deleted on a node", "nodes",
      "rm -f /etc/kubernetes/pki/ca.pem",
      "test -s /etc/kubernetes/pki/ca.pem", None),
+    # What the roles' one-read probes decide on (a converged host skips the module calls):
+    ("kube-proxy stopped", "masters",
+     "systemctl stop kube-proxy",
+     "systemctl is-active -q kube-proxy", None),
+    ("kubelet kubeconfig's API server edited", "masters",
+     "sed -i 's#^\\([[:space:]]*server:\\).*#\\1 https://127.0.0.2:6443#' /etc/kubernetes/kubelet.kubeconfig;"
+     " grep -q 127.0.0.2 /etc/kubernetes/kubelet.kubeconfig",
+     "! grep -q 127.0.0.2 /etc/kubernetes/kubelet.kubeconfig", "kubelet"),
+    ("etcd backup timer disabled and stopped", "masters",
+     "systemctl disable --now kubebin-etcd-backup.timer",
+     "systemctl is-active -q kubebin-etcd-backup.timer && systemctl is-enabled -q kubebin-etcd-backup.timer", None),
+    ("CSR approver timer stopped", "masters",
+     "systemctl stop kubebin-csr-approver.timer",
+     "systemctl is-active -q kubebin-csr-approver.timer", None),
+    ("etcd user given a login shell", "masters",
+     "usermod -s /bin/sh etcd",
+     "getent passwd etcd | grep -q ':/usr/sbin/nologin$'", None),
 ]
 
 

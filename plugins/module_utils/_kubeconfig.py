@@ -496,11 +496,11 @@ def read_existing(path: str) -> bytes | None:
     return read_file(path, "path", KubeconfigError)
 
 
-def write_atomically(module: t.Any, path: str, text: str) -> None:
+def write_atomically(module: t.Any, path: str, text: str, mode: t.Any = None) -> None:
     """Write ``text`` to ``path`` atomically (``_common.write_atomic``).
 
-    The temporary file is created 0600 and, before it is renamed, gets the module's
-    ``mode`` (octal or symbolic) and, under SELinux, the context of the file it replaces,
+    The temporary file is created 0600 and, before it is renamed, gets ``mode`` (octal or
+    symbolic; default the module's ``mode`` option) and, under SELinux, the context of the file it replaces,
     so the secrets are never readable by others, not even for a moment.
     """
     directory = os.path.dirname(os.path.abspath(path))
@@ -508,7 +508,7 @@ def write_atomically(module: t.Any, path: str, text: str) -> None:
         raise KubeconfigError("path", f"the directory {directory} does not exist")
 
     def prepare(tmp: str) -> None:
-        module.set_mode_if_different(tmp, module.params.get("mode"), False)
+        module.set_mode_if_different(tmp, mode if mode is not None else module.params.get("mode"), False)
         if os.path.exists(path) and module.selinux_enabled():
             module.set_context_if_different(tmp, module.selinux_context(path), False)
 

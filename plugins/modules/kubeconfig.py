@@ -42,8 +42,57 @@ options:
   path:
     description:
       - The kubeconfig file to create or update. Its directory must exist.
+      - Required unless O(kubeconfigs) is given (the two are mutually exclusive).
     type: path
-    required: true
+  kubeconfigs:
+    description:
+      - Several kubeconfig files in one task (one module run instead of a loop of them).
+      - Each element names its O(kubeconfigs[].path) and the options that differ between the
+        files; an option an element leaves out is taken from the task's own option of the same
+        name (O(cluster), O(ca_cert), O(server), O(user), O(mode), ...).
+      - Every file is validated and planned before any is written, so one bad element leaves
+        every file as it was. The result lists each file in RV(results).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      path:
+        description: The kubeconfig file. Its directory must exist.
+        type: path
+        required: true
+      server:
+        description: As O(server).
+        type: str
+      user:
+        description: As O(user).
+        type: str
+      context:
+        description: As O(context).
+        type: str
+      namespace:
+        description: As O(namespace).
+        type: str
+      client_cert:
+        description: As O(client_cert).
+        type: path
+      client_cert_content:
+        description: As O(client_cert_content).
+        type: str
+      client_key:
+        description: As O(client_key).
+        type: path
+      client_key_content:
+        description: As O(client_key_content).
+        type: str
+      token:
+        description: As O(token).
+        type: str
+      current_context:
+        description: As O(current_context).
+        type: bool
+      mode:
+        description: As O(mode).
+        type: raw
   state:
     description:
       - V(present) adds or replaces the cluster, user and context.
@@ -197,6 +246,23 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Two component kubeconfigs in one task (the options they share are given once)
+  kubebin.cluster.kubeconfig:
+    cluster: kubernetes
+    server: https://127.0.0.1:6443
+    ca_cert: "{{ kubebin_pki_dir }}/ca.pem"
+    kubeconfigs:
+      - path: "{{ kubebin_pki_dir }}/kube-controller-manager.kubeconfig"
+        user: system:kube-controller-manager
+        client_cert: "{{ kubebin_pki_dir }}/kube-controller-manager.pem"
+        client_key: "{{ kubebin_pki_dir }}/kube-controller-manager-key.pem"
+      - path: "{{ kubebin_pki_dir }}/kube-scheduler.kubeconfig"
+        user: system:kube-scheduler
+        client_cert: "{{ kubebin_pki_dir }}/kube-scheduler.pem"
+        client_key: "{{ kubebin_pki_dir }}/kube-scheduler-key.pem"
+  delegate_to: localhost
+  run_once: true
+
 - name: Remove that context again (the file is kept)
   kubebin.cluster.kubeconfig:
     path: "{{ kubebin_pki_dir }}/admin.kubeconfig"
@@ -210,14 +276,38 @@ EXAMPLES = r"""
 RETURN = r"""
 path:
   description: The kubeconfig file.
-  returned: always
+  returned: when O(path) is given
   type: str
   sample: /etc/kubernetes/admin.kubeconfig
 context:
   description: Name of the context written or removed (V(<user>@<cluster>) unless O(context) was given).
-  returned: always
+  returned: when O(path) is given
   type: str
   sample: admin@kubernetes
+results:
+  description: One entry per element of O(kubeconfigs), in their order.
+  returned: when O(kubeconfigs) is given
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The kubeconfig file.
+      type: str
+    context:
+      description: Name of the context written or removed.
+      type: str
+    changed:
+      description: Whether this file's content or mode changed (or would, in check mode).
+      type: bool
+    backup_file:
+      description: The copy of the previous file, when O(backup=true) and the content changed.
+      type: str
+changed_paths:
+  description: The files of O(kubeconfigs) that changed (or would, in check mode).
+  returned: when O(kubeconfigs) is given
+  type: list
+  elements: str
+  sample: [/etc/kubernetes/admin.kubeconfig]
 backup_file:
   description: The copy of the previous file.
   returned: when O(backup=true) and the content changed
@@ -257,8 +347,8 @@ from ansible_collections.kubebin.cluster.plugins.module_utils._kubeconfig import
     write_atomically,
 )
 
-ARGUMENT_SPEC = dict(
-    path=dict(type="path", required=True),
+_OPTIONS = dict(
+    path=dict(type="path"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
     cluster=dict(type="str", required=True),
     server=dict(type="str"),
@@ -277,46 +367,94 @@ ARGUMENT_SPEC = dict(
     backup=dict(type="bool", default=False),
 )
 CERT_OPTIONS = ("client_cert", "client_cert_content", "client_key", "client_key_content")
+MUTUALLY_EXCLUSIVE = [
+    ("ca_cert", "ca_cert_content"),
+    ("client_cert", "client_cert_content"),
+    ("client_key", "client_key_content"),
+] + [("token", option) for option in CERT_OPTIONS]
+# The options an element of `kubeconfigs` may set; the task's own option is its default.
+ITEM_OPTIONS = ("path", "server", "user", "context", "namespace", "client_cert", "client_cert_content",
+                "client_key", "client_key_content", "token", "current_context", "mode")
+
+
+def _item_spec() -> dict:
+    """The task's options an element may set, without their defaults (None = the task's value)."""
+    spec = {name: {k: v for k, v in _OPTIONS[name].items() if k != "default"} for name in ITEM_OPTIONS}
+    spec["path"]["required"] = True
+    return spec
+
+
+ARGUMENT_SPEC = dict(_OPTIONS, kubeconfigs=dict(type="list", elements="dict", options=_item_spec()))
+
+
+def _items(params: dict) -> list[tuple[str, dict]]:
+    """(label, options) of every file of the task: the task itself (label ""), or each
+    element of kubeconfigs over the task's options (label "kubeconfigs[N].")."""
+    if params["kubeconfigs"] is None:
+        return [("", params)]
+    items = []
+    for index, element in enumerate(params["kubeconfigs"]):
+        merged = dict(params, kubeconfigs=None)
+        merged.update((k, v) for k, v in element.items() if v is not None)
+        for first, second in MUTUALLY_EXCLUSIVE:
+            if merged.get(first) is not None and merged.get(second) is not None:
+                raise KubeconfigError(f"kubeconfigs[{index}]", f"{first} and {second} are mutually exclusive "
+                                      "(one may come from the task's own options)")
+        items.append((f"kubeconfigs[{index}].", merged))
+    return items
+
+
+def _apply(module: AnsibleModule, item: dict, todo) -> dict:
+    """Write one planned file (not in check mode) and set its mode; its result."""
+    path = item["path"]
+    result = dict(changed=todo.content_changed, path=path, context=todo.context)
+    if todo.content_changed and not module.check_mode:
+        if item["backup"] and os.path.exists(path):
+            result["backup_file"] = module.backup_local(path)
+        write_atomically(module, path, dump_config(todo.after), item["mode"])
+    if os.path.exists(path) and (item["state"] == "present" or todo.content_changed):
+        result["changed"] = module.set_mode_if_different(path, item["mode"], result["changed"])
+    return result
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        mutually_exclusive=[
-            ("ca_cert", "ca_cert_content"),
-            ("client_cert", "client_cert_content"),
-            ("client_key", "client_key_content"),
-        ] + [("token", option) for option in CERT_OPTIONS],
-        required_if=[
-            ("state", "present", ("server", "user")),
-            ("state", "present", ("ca_cert", "ca_cert_content"), True),
-            ("state", "present", ("token", "client_cert", "client_cert_content"), True),
-        ],
+        mutually_exclusive=MUTUALLY_EXCLUSIVE + [("path", "kubeconfigs")],
+        required_one_of=[("path", "kubeconfigs")],
     )
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
 
-    path = module.params["path"]
+    # Every file is read, validated and planned first; nothing is written while one fails.
+    planned = []
+    label = ""
     try:
-        todo = plan(module.params, read_existing(path))
-        module.no_log_values.update(secret_values(todo.before) + secret_values(todo.after))
-        for warning in todo.warnings:
-            module.warn(warning)
-        result = dict(changed=todo.content_changed, path=path, context=todo.context)
-        if todo.content_changed and not module.check_mode:
-            if module.params["backup"] and os.path.exists(path):
-                result["backup_file"] = module.backup_local(path)
-            write_atomically(module, path, dump_config(todo.after))
+        for label, item in _items(module.params):
+            todo = plan(item, read_existing(item["path"]))
+            module.no_log_values.update(secret_values(todo.before) + secret_values(todo.after))
+            for warning in todo.warnings:
+                module.warn(label + warning)
+            planned.append((label, item, todo))
+        results = []
+        for label, item, todo in planned:
+            results.append(_apply(module, item, todo))
     except KubeconfigError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
+        module.fail_json(msg=label + str(exc), field=label + exc.field)
 
-    if os.path.exists(path) and (module.params["state"] == "present" or todo.content_changed):
-        result["changed"] = module.set_mode_if_different(path, module.params["mode"], result["changed"])
-    if module._diff:
-        result["diff"] = diff_texts(todo.before, todo.after)
+    if module.params["kubeconfigs"] is None:
+        result = results[0]
+        if module._diff:
+            result["diff"] = diff_texts(planned[0][2].before, planned[0][2].after)
+    else:
+        result = dict(changed=any(r["changed"] for r in results), results=results,
+                      changed_paths=[r["path"] for r in results if r["changed"]])
+        if module._diff:
+            result["diff"] = [dict(diff_texts(todo.before, todo.after), before_header=item["path"],
+                                   after_header=item["path"]) for label, item, todo in planned]
     module.exit_json(**result)
 
 

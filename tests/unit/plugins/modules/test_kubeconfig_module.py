@@ -167,3 +167,64 @@ def test_absent_keeps_file(capsys, base):
     assert data["clusters"] == [] and data["users"] == [] and data["contexts"] == [] and data["current-context"] == ""
     rc, result, out = run(capsys, path=base["path"], cluster="kubernetes", user="admin", state="absent")
     assert not result["changed"]
+
+
+# --------------------------------------------------------------------------- kubeconfigs (list mode)
+
+
+@pytest.fixture
+def several(base, tmp_path):
+    """Three files in one task: two with the task's client certificate, one with a token and 0640."""
+    shared = {k: v for k, v in base.items() if k != "path"}
+    return dict(shared, kubeconfigs=[
+        dict(path=str(tmp_path / "one.kubeconfig")),
+        dict(path=str(tmp_path / "two.kubeconfig"), server="https://127.0.0.1:6443", context="default"),
+        dict(path=str(tmp_path / "three.kubeconfig"), user="kubelet-bootstrap",
+             token="abcdef.0123456789abcdef", mode="0640"),
+    ])
+
+
+def test_list_check_apply_idempotent(capsys, several, tmp_path):
+    shared = {k: v for k, v in several.items() if k != "kubeconfigs"}
+    shared.pop("client_cert"), shared.pop("client_key")
+    args = dict(shared, kubeconfigs=[dict(e) for e in several["kubeconfigs"][:2]])
+    for element in args["kubeconfigs"]:
+        element.update(client_cert=several["client_cert"], client_key=several["client_key"])
+    args["kubeconfigs"].append(several["kubeconfigs"][2])
+    paths = [e["path"] for e in args["kubeconfigs"]]
+    rc, result, out = run(capsys, _ansible_check_mode=True, **args)
+    assert rc == 0 and result["changed"] and result["changed_paths"] == paths
+    assert not any(os.path.exists(p) for p in paths)
+    rc, result, out = run(capsys, **args)
+    assert rc == 0 and result["changed_paths"] == paths, result
+    assert [r["context"] for r in result["results"]] == ["admin@kubernetes", "default", "kubelet-bootstrap@kubernetes"]
+    assert [stat.S_IMODE(os.stat(p).st_mode) for p in paths] == [0o600, 0o600, 0o640]
+    assert yaml.safe_load(open(paths[1]).read())["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
+    assert yaml.safe_load(open(paths[0]).read())["clusters"][0]["cluster"]["server"] == "https://10.0.0.10:6443"
+    assert "0123456789abcdef" not in out and "0123456789abcdef" in open(paths[2]).read()
+    os.chmod(paths[1], 0o644)
+    rc, result, out = run(capsys, **args)
+    assert result["changed_paths"] == [paths[1]] and stat.S_IMODE(os.stat(paths[1]).st_mode) == 0o600
+    rc, result, out = run(capsys, _ansible_diff=True, **args)
+    assert rc == 0 and not result["changed"] and result["changed_paths"] == []
+    assert [d["before_header"] for d in result["diff"]] == paths
+
+
+def test_list_one_bad_element_writes_nothing(capsys, several):
+    several["kubeconfigs"][2] = dict(path=several["kubeconfigs"][2]["path"], server="http://10.0.0.10:6443")
+    rc, result, out = run(capsys, **several)
+    assert rc == 1 and result["msg"].startswith("kubeconfigs[2].server: ") and result["field"] == "kubeconfigs[2].server"
+    assert not any(os.path.exists(e["path"]) for e in several["kubeconfigs"])
+
+
+def test_list_element_conflicting_with_the_task(capsys, several):
+    # the task gives client_cert and client_key: the element with a token conflicts with them
+    rc, result, out = run(capsys, **several)
+    assert rc == 1 and result["msg"].startswith("kubeconfigs[2]: ") and "mutually exclusive" in result["msg"]
+
+
+def test_path_or_kubeconfigs(capsys, several, base):
+    rc, result, out = run(capsys, **dict(several, path=base["path"]))
+    assert rc == 1 and "mutually exclusive" in result["msg"]
+    rc, result, out = run(capsys, **{k: v for k, v in several.items() if k != "kubeconfigs"})
+    assert rc == 1 and "one of the following is required" in result["msg"]
