@@ -3,11 +3,13 @@
 # this directory pytest's rootdir.
 #
 # verify.yml runs `pytest --hosts=ansible://GROUP --ansible-inventory=$MOLECULE_INVENTORY_FILE`.
-# testinfra's ansible backend runs a command over the connection it knows (ssh, docker, local)
-# but sends every command to a host of the podman driver (ansible_connection podman) through
-# a whole `ansible` run: 1 - 3 s a command, minutes a scenario. Such hosts are reached here
-# with testinfra's podman backend instead (`podman exec` into the container the driver made,
-# named like the inventory host): the same commands, as root, a fraction of a second each.
+# testinfra's ansible backend runs a command over the connection it knows (ssh, docker, local):
+# the scenarios' hosts are reached over SSH (molecule.yml's connection_options), so testinfra
+# runs their commands over one shared SSH connection per host. It would send every command to
+# a host of the podman driver's own connection (ansible_connection podman) through a whole
+# `ansible` run: 1 - 3 s a command, minutes a scenario. Such a host is reached here with
+# testinfra's podman backend instead (`podman exec` into the container the driver made, named
+# like the inventory host): the same commands, as root, a fraction of a second each.
 # KUBEBIN_TESTINFRA_BACKEND=ansible keeps testinfra's ansible backend (to compare the two).
 from __future__ import annotations
 
