@@ -62,6 +62,10 @@ steps() {
 : > "$logs/times.txt"
 rc=0
 for s in $scenarios; do
+  # A scenario's hosts have the same names (kbm-*) for every checkout and lab: its run waits
+  # while another checkout runs it (molecule's first destroy would remove the other's hosts).
+  exec {lock}> "/run/lock/kubebin-molecule-$s.lock"
+  flock -n "$lock" || { echo "$s: waiting for another run of this scenario"; flock "$lock"; }
   start=$(date +%s)
   # Each log line starts with the seconds since the scenario started, so a slow step or task
   # shows in the log; the steps' durations go under the scenario's line in times.txt.
@@ -72,6 +76,7 @@ for s in $scenarios; do
   printf '%-12s %5ss %s (log: %s; load %s)\n' "$s" $(( $(date +%s) - start )) "$result" "$logs/$s.log" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$logs/times.txt"
   steps "$logs/$s.log" | tee -a "$logs/times.txt"
+  exec {lock}>&-
 done
 echo "=== make molecule (lab $KUBEBIN_LAB_NAME, network $KUBEBIN_LAB_NETWORK, $KUBEBIN_LAB_NET.0/24)"
 cat "$logs/times.txt"
