@@ -3,7 +3,8 @@
 # modes and owners, the CA copy equal to the controller's CA, the backends taken from the
 # masters group, a listener on 127.0.0.1 only, the root-only runtime socket showing both
 # apiservers UP, requests through the balancer answered by both, and the drain agent on the
-# masters only. Few commands per host (each is an Ansible call): stat and ss once, shared.
+# masters only. Few commands per host: stat and ss once, shared (molecule/conftest.py picks
+# the backend: `podman exec`, or one Ansible call per command with the ansible backend).
 #   pytest --hosts=ansible://all --ansible-inventory=$MOLECULE_INVENTORY_FILE molecule/loadbalancer/tests
 import hashlib
 import json
@@ -20,8 +21,8 @@ AGENT_PORT = 6445
 
 
 @pytest.fixture(scope="module")
-def hvars(host):
-    return host.ansible.get_variables()
+def hvars(hostvars):
+    return hostvars
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +65,10 @@ def test_ca_copy_is_the_cluster_ca(host, hvars, stats):
         assert host.check_output("sha256sum %s", CA).split()[0] == hashlib.sha256(local.read()).hexdigest()
 
 
-def test_backends_are_the_masters(host, masters):
+def test_backends_are_the_masters(host, inventory, masters):
     # Every master at kubebin_node_ip:6443, checked with the drain agent, and again as an
     # unchecked backup (fail open); nothing else.
-    ips = {m: host.backend.ansible_runner.get_variables(m)["kubebin_node_ip"] for m in masters}
+    ips = {m: inventory.get_variables(m)["kubebin_node_ip"] for m in masters}
     servers = re.findall(r"^\s*server\s+(\S+)\s+(\S+)(.*)$", host.file(CFG).content_string, re.M)
     checked = {(n, a) for n, a, rest in servers if "backup" not in rest and f"agent-port {AGENT_PORT}" in rest}
     backups = {(n, a) for n, a, rest in servers if re.search(r"\bbackup\b", rest) and "no-check" in rest}

@@ -32,9 +32,9 @@ AUDIT_LOG = "/var/log/kubernetes/audit/audit.log"
 
 
 @pytest.fixture(scope="module")
-def hv(host):
-    """The host's inventory variables (molecule.yml)."""
-    return host.ansible.get_variables()
+def hv(hostvars):
+    """The host's inventory variables (molecule.yml; fixture of molecule/conftest.py)."""
+    return hostvars
 
 
 @pytest.fixture(scope="module")
