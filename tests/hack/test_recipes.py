@@ -119,8 +119,8 @@ def fixture_role_release_files(root):
         for text in _strings(variables):
             try:
                 rendered = _render(text, context)
-            except (jinja2.TemplateError, TypeError, AssertionError):
-                continue  # facts, filters of the collection: not a download path
+            except (jinja2.TemplateError, TypeError, AttributeError, ValueError, AssertionError):
+                continue  # facts, filters of the collection, Ansible-only data: not a download path
             if re.search(r"/releases/download/[^/]+/[^/]+$", rendered):  # a file, not the dir
                 out.add(rendered)
     return out
