@@ -43,6 +43,10 @@ def connect(kubeconfig: str, context: str | None = None):
     return api_client
 
 
+# How often a write that met a 409 Conflict is tried again on a fresh read.
+CONFLICT_RETRIES = 3
+
+
 def api_error(exc: Exception, action: str) -> K8sError:
     status = getattr(exc, "status", None)
     reason = getattr(exc, "reason", None) or str(exc)
@@ -64,18 +68,29 @@ class CSRService:
         return [self.sanitize(i) for i in items]
 
     def set_condition(self, name: str, condition: str, reason: str, message: str) -> None:
-        """Add an Approved or Denied condition through the approval subresource."""
-        try:
-            csr = self.api.read_certificate_signing_request(name)
-            conditions = list(csr.status.conditions or []) if csr.status else []
-            conditions.append(k8s_client.V1CertificateSigningRequestCondition(
-                type=condition, status="True", reason=reason, message=message))
-            if csr.status is None:
-                csr.status = k8s_client.V1CertificateSigningRequestStatus()
-            csr.status.conditions = conditions
-            self.api.replace_certificate_signing_request_approval(name, csr)
-        except ApiException as exc:
-            raise api_error(exc, f"{condition.lower()} CSR {name}") from None
+        """Add an Approved or Denied condition through the approval subresource.
+
+        A 409 Conflict (the CSR changed between the read and the write: the masters'
+        kubebin-csr-approver timer applies the same policy and may decide first) is retried on
+        a fresh read; a CSR that already carries this condition is left as it is.
+        """
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                csr = self.api.read_certificate_signing_request(name)
+                conditions = list(csr.status.conditions or []) if csr.status else []
+                if any(c.type == condition and c.status == "True" for c in conditions):
+                    return
+                conditions.append(k8s_client.V1CertificateSigningRequestCondition(
+                    type=condition, status="True", reason=reason, message=message))
+                if csr.status is None:
+                    csr.status = k8s_client.V1CertificateSigningRequestStatus()
+                csr.status.conditions = conditions
+                self.api.replace_certificate_signing_request_approval(name, csr)
+                return
+            except ApiException as exc:
+                if getattr(exc, "status", None) == 409 and attempt < CONFLICT_RETRIES:
+                    continue
+                raise api_error(exc, f"{condition.lower()} CSR {name}") from None
 
 
 class SecretService:
