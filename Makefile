@@ -199,7 +199,7 @@ e2e-proxy-modes: venv collection lab-build
 # MOLECULE_SCENARIOS="etcd" picks (default: all). `make test`'s last rung, molecule-ci, runs
 # MOLECULE_CI_SCENARIOS: those that fit CI's time budget (figures: docs/testing.md section 4).
 MOLECULE_SCENARIOS ?= os_prep docker etcd loadbalancer master
-MOLECULE_CI_SCENARIOS ?= os_prep docker etcd
+MOLECULE_CI_SCENARIOS ?= os_prep docker etcd loadbalancer master
 molecule-ci:
 	$(MAKE) --no-print-directory molecule MOLECULE_SCENARIOS="$(MOLECULE_CI_SCENARIOS)"
 molecule: venv lab-build
