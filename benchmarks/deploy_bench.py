@@ -13,10 +13,11 @@ ansible_become. A callback (benchmarks/callback_plugins/kubebin_bench.py) record
 task's wall time and role and each host's results; the script prints, per run, the wall
 time, changed per host, tasks per host (ok + changed + skipped) and the time per role.
 
-The drift test (small) breaks seven things by hand on the converged cluster, runs site.yml
-once and checks that each was put back and its service restarted: a kubelet config value,
-a kube-proxy unit line, a removed crictl binary, a key made 0644, a stopped kube-scheduler,
-an edited kube-apiserver flag, a deleted CA file. A speed-up that skips work by trusting a
+The drift test (small) breaks eighteen things by hand on the converged cluster (DRIFTS: the
+issue's seven — a kubelet config value, a kube-proxy unit line, a removed crictl binary, a
+key made 0644, a stopped kube-scheduler, an edited kube-apiserver flag, a deleted CA file —
+and what the roles' one-read probes decide on), runs site.yml once and checks that each was
+put back and its service restarted. A speed-up that skips work by trusting a
 marker must not lose that; the script exits 1 when a drift stays.
 
     python3 benchmarks/deploy_bench.py [--topology small,wide,ha] [--keep]
@@ -188,6 +189,25 @@ DRIFTS = [
     ("etcd user given a login shell", "masters",
      "usermod -s /bin/sh etcd",
      "getent passwd etcd | grep -q ':/usr/sbin/nologin$'", None),
+    # What the probes' file states decide on (kubebin.cluster.files known_state):
+    ("etcd.env edited", "masters",
+     "echo '# drift' >> /etc/etcd/etcd.env",
+     "! grep -q '^# drift' /etc/etcd/etcd.env", "etcd"),
+    ("etcd peer key made 0644", "masters",
+     "chmod 0644 /etc/etcd/pki/peer-key.pem",
+     "test \"$(stat -c %a /etc/etcd/pki/peer-key.pem)\" = 600", None),
+    ("legacy token.csv planted on a master", "masters",
+     "echo 'tok,kubelet-bootstrap,10001' > /etc/kubernetes/token.csv",
+     "test ! -e /etc/kubernetes/token.csv", None),
+    ("CSR approver program edited", "masters",
+     "echo '# drift' >> /usr/local/lib/kubebin-csr-approver/kubebin-csr-approver.py",
+     "! grep -q '^# drift' /usr/local/lib/kubebin-csr-approver/kubebin-csr-approver.py", None),
+    ("CSR approver config.json made 0644", "masters",
+     "chmod 0644 /etc/kubernetes/csr-approver/config.json",
+     "test \"$(stat -c %a /etc/kubernetes/csr-approver/config.json)\" = 640", None),
+    ("node PKI directory made 0755", "nodes",
+     "chmod 0755 /etc/kubernetes/pki",
+     "test \"$(stat -c %a /etc/kubernetes/pki)\" = 700", None),
 ]
 
 

@@ -18,6 +18,8 @@ Probe states, one string per path:
 from __future__ import annotations
 
 import hashlib
+import json
+import shlex
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
@@ -58,8 +60,36 @@ def paths_to_write(state, files=None, directories=None, absent=None):
     return out
 
 
+# The shell function that prints one path's probe state (POSIX sh, coreutils).
+_PATH_STATE_SH = """path_state() {
+  if [ -L "$1" ]; then printf other
+  elif [ -f "$1" ]; then printf '%s %s' "$(sha256sum < "$1" | cut -d' ' -f1)" "$(stat -c '%U %G %a' "$1")"
+  elif [ -d "$1" ]; then printf 'dir %s' "$(stat -c '%U %G %a' "$1")"
+  elif [ -e "$1" ]; then printf other
+  else printf absent; fi
+}
+"""
+
+
+def path_states_script(paths, key="paths"):
+    """A POSIX shell snippet for a role's read-only probe that prints, as YAML, ``<key>:``
+    and one ``"<path>": '<probe state>'`` line per path (the states ``paths_to_write`` and
+    kubebin.cluster.files' known_state read). Empty paths are left out."""
+    if isinstance(paths, (str, bytes)) or not isinstance(paths, (list, tuple)):
+        raise AnsibleFilterError(f"path_states_script: the input must be a list of paths, got {type(paths).__name__}")
+    if not isinstance(key, str) or not key.isidentifier():
+        raise AnsibleFilterError(f"path_states_script: key must be a plain name, got {key!r}")
+    lines = [_PATH_STATE_SH, f"echo '{key}:'"]
+    for path in dict.fromkeys(str(p) for p in paths if p):
+        if not path.startswith("/"):
+            raise AnsibleFilterError(f"path_states_script: {path!r} is not an absolute path")
+        # the key is a JSON string (valid YAML), made here; the state has no quote in it
+        lines.append(f"printf '  %s: %s\\n' {shlex.quote(json.dumps(path))} \"'$(path_state {shlex.quote(path)})'\"")
+    return "\n".join(lines) + "\n"
+
+
 class FilterModule:
     """kubebin.cluster file filters."""
 
     def filters(self):
-        return {"paths_to_write": paths_to_write}
+        return {"paths_to_write": paths_to_write, "path_states_script": path_states_script}

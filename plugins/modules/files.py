@@ -111,6 +111,19 @@ options:
     type: list
     elements: path
     default: []
+  known_state:
+    description:
+      - What a read-only probe of the role found on the host earlier in the run, one entry per
+        path, in the form that the filter C(kubebin.cluster.path_states_script) prints and
+        C(kubebin.cluster.paths_to_write) reads (C(<sha256> <owner> <group> <octal mode>),
+        C(dir <owner> <group> <octal mode>), C(absent)).
+      - When every path of the task is listed and none differs from what the task makes
+        (content, owner, group and mode by name), the action returns C(changed=false) without
+        running anything on the host (RV(remote_call) is false). A path not listed, or any
+        difference, runs the module as without this option, and the module decides.
+      - Give only a state read in the same run, before any other task could have changed these
+        paths.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -141,6 +154,11 @@ changed_paths:
   type: list
   elements: str
   sample: [/etc/systemd/system/kubelet.service]
+remote_call:
+  description: False when O(known_state) showed every path as wanted and nothing ran on the host.
+  returned: when O(known_state) is given and matched
+  type: bool
+  sample: false
 """
 
 import grp
@@ -285,6 +303,7 @@ def main():
                 group=dict(type="str", default="root"),
             )),
             absent=dict(type="list", elements="path", default=[]),
+            known_state=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

@@ -59,3 +59,62 @@ def test_bad_arguments_name_the_field():
         files.paths_to_write({}, [{"dest": "/x"}])
     with pytest.raises(AnsibleFilterError, match="map paths"):
         files.paths_to_write("nope", [])
+
+
+# path_states_script: the probe snippet, run by a real /bin/sh on real files, read back by
+# paths_to_write and by the files action's known_state check.
+def _probe(paths):
+    import subprocess
+
+    import yaml
+    out = subprocess.run(["/bin/sh", "-c", "set -u\n" + files.path_states_script(paths)], capture_output=True, text=True, check=True)
+    return yaml.safe_load(out.stdout)["paths"]
+
+
+def _me():
+    import grp
+    import os
+    import pwd
+    return pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+
+
+def test_path_states_script_reads_what_paths_to_write_compares(tmp_path):
+    import os
+    from ansible_collections.kubebin.cluster.plugins.action.files import ActionModule
+    owner, group = _me()
+    d = tmp_path / "conf.d"
+    d.mkdir(mode=0o750)
+    os.chmod(d, 0o750)
+    f = d / "it's a key"
+    f.write_text(CONF)
+    os.chmod(f, 0o600)
+    (tmp_path / "link").symlink_to(f)
+    want_files = [{"dest": str(f), "content": CONF, "mode": "0600", "owner": owner, "group": group}]
+    want_dirs = [{"path": str(d), "mode": "0750", "owner": owner, "group": group}]
+    gone = str(tmp_path / "gone")
+    state = _probe([str(d), str(f), str(tmp_path / "link"), gone, ""])
+    assert state == {str(d): f"dir {owner} {group} 750", str(f): f"{SHA} {owner} {group} 600",
+                     str(tmp_path / "link"): "other", gone: "absent"}
+    assert files.paths_to_write(state, want_files, want_dirs, [gone]) == []
+    args = {"files": want_files, "directories": want_dirs, "absent": [gone]}
+    assert ActionModule._all_known_and_equal(state, args) is True
+    # a path the probe did not read runs the module
+    assert ActionModule._all_known_and_equal(state, dict(args, absent=[gone, str(tmp_path / "other")])) is False
+    # an edit, a mode, a link where a file should be: each runs the module
+    f.write_text(CONF + "edited\n")
+    assert ActionModule._all_known_and_equal(_probe([str(d), str(f), gone]), args) is False
+    f.write_text(CONF)
+    os.chmod(f, 0o644)
+    assert ActionModule._all_known_and_equal(_probe([str(d), str(f), gone]), args) is False
+    os.chmod(f, 0o600)
+    assert ActionModule._all_known_and_equal(_probe([str(d), str(f), gone]), args) is True
+    assert ActionModule._all_known_and_equal(_probe([str(d), str(f), gone]), dict(args, absent=[str(tmp_path / "link")])) is False
+
+
+def test_path_states_script_refuses_bad_input():
+    with pytest.raises(AnsibleFilterError, match="list of paths"):
+        files.path_states_script("/etc/a")
+    with pytest.raises(AnsibleFilterError, match="not an absolute path"):
+        files.path_states_script(["etc/a"])
+    with pytest.raises(AnsibleFilterError, match="plain name"):
+        files.path_states_script(["/etc/a"], key="a b")
