@@ -11,7 +11,11 @@ Each run goes the way users run it: ansible-playbook from this checkout (its ans
 pipelining, ControlPersist), hosts reached over SSH as the lab's sudo account `kubebin` with
 ansible_become. A callback (benchmarks/callback_plugins/kubebin_bench.py) records every
 task's wall time and role and each host's results; the script prints, per run, the wall
-time, changed per host, tasks per host (ok + changed + skipped) and the time per role.
+time, changed per host, tasks per host (ok + changed + skipped) and the time per role, and
+the CPU it cost: the whole machine's busy CPU seconds during the run (controller and lab
+hosts alike: /proc/stat), the controller's share (ansible-playbook and its SSH clients:
+the children's rusage), and the cores kept busy on average (CPU / wall). On a machine whose
+cores are all busy the wall time grows with the CPU, whatever runs in parallel.
 
 The drift test (small) breaks eighteen things by hand on the converged cluster (DRIFTS: the
 issue's seven — a kubelet config value, a kube-proxy unit line, a removed crictl binary, a
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -91,13 +96,31 @@ def ansible_env() -> dict:
     return env
 
 
+def busy_cpu_seconds() -> float:
+    """The machine's busy CPU time so far (all cores; /proc/stat, without idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is counted in user)
+    busy = sum(fields[:3]) + sum(fields[5:8])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this script's finished children (ansible-playbook, its workers, ssh)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 class Run:
-    def __init__(self, label: str, wall: float, data: dict, rc: int, log_path: str):
+    def __init__(self, label: str, wall: float, data: dict, rc: int, log_path: str,
+                 cpu: float = 0.0, controller_cpu: float = 0.0):
         self.label = label
         self.wall = wall
         self.data = data
         self.rc = rc
         self.log_path = log_path
+        self.cpu = cpu                        # busy CPU seconds of the whole machine
+        self.controller_cpu = controller_cpu  # of ansible-playbook and its children
 
     def changed(self) -> dict:
         return {h: c.get("changed", 0) for h, c in self.data.get("hosts", {}).items()}
@@ -126,17 +149,18 @@ def playbook(lab: Lab, label: str, playbook_name: str, *args: str) -> Run:
     })
     argv = ["ansible-playbook", "-i", lab.inventory, playbook_name, *args]
     log(f"  {label}: {' '.join(shlex.quote(a) for a in argv)}")
-    start = time.time()
+    start, cpu0, ctl0 = time.time(), busy_cpu_seconds(), children_cpu_seconds()
     with open(log_path, "w", encoding="utf-8") as f:
         rc = subprocess.run(argv, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             check=False).returncode
     wall = time.time() - start
+    cpu, ctl = busy_cpu_seconds() - cpu0, children_cpu_seconds() - ctl0
     data = {}
     if os.path.exists(out):
         with open(out, encoding="utf-8") as f:
             data = json.load(f)
-    run = Run(label, wall, data, rc, log_path)
-    log(f"  {label}: rc={rc} {wall:.0f}s changed={sum(run.changed().values())}")
+    run = Run(label, wall, data, rc, log_path, cpu, ctl)
+    log(f"  {label}: rc={rc} {wall:.0f}s changed={sum(run.changed().values())} cpu={cpu:.0f}s controller={ctl:.0f}s")
     if rc != 0:
         with open(log_path, encoding="utf-8") as f:
             log("".join(f.readlines()[-30:]))
@@ -295,6 +319,14 @@ def report(results: list[dict]) -> int:
             tk = " ".join(f"{h}={n}({sk[h]})" for h, n in sorted(r.tasks().items()))
             log(f"{r.label:<18} {r.rc:>3} {r.wall:>5.0f}s  {ch:<34} {tk}")
             rc |= r.rc != 0
+    log("")
+    log(f"CPU of each run (machine: all {os.cpu_count()} cores, controller: ansible-playbook and its children):")
+    log(f"{'run':<18} {'wall':>6} {'machine':>8} {'controller':>11} {'hosts+other':>12} {'cores busy':>11} {'per host':>9}")
+    for res in results:
+        for r in res["runs"]:
+            n = max(len(r.changed()), 1)
+            log(f"{r.label:<18} {r.wall:>5.0f}s {r.cpu:>7.0f}s {r.controller_cpu:>10.0f}s "
+                f"{r.cpu - r.controller_cpu:>11.0f}s {r.cpu / max(r.wall, 1):>11.2f} {r.cpu / n:>8.1f}s")
     log("")
     log("time per role (s), wall clock of the linear strategy:")
     for res in results:
