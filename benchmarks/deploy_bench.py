@@ -113,7 +113,7 @@ def children_cpu_seconds() -> float:
 
 class Run:
     def __init__(self, label: str, wall: float, data: dict, rc: int, log_path: str,
-                 cpu: float = 0.0, controller_cpu: float = 0.0):
+                 cpu: float, controller_cpu: float):
         self.label = label
         self.wall = wall
         self.data = data
